@@ -1,0 +1,3 @@
+"""evonas: evolutionary, multi-objective, hardware-aware neural architecture search."""
+
+__version__ = "0.1.0"

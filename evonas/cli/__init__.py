@@ -1,0 +1,42 @@
+"""The ``evonas`` command line: subcommands register themselves from their modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from evonas.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from evonas.cli import commands
+
+    parser = _Parser(prog="evonas", description="Evolutionary multi-objective hardware-aware NAS.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for register in commands.REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``evonas`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every finished candidate is in the run store; resume with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""The list of subcommand registrars; a new subcommand module adds its ``register`` here."""
+
+from evonas.cli import export_cmd, search_cmd
+
+REGISTRY = [search_cmd.register_search, search_cmd.register_front, search_cmd.register_history,
+            export_cmd.register]

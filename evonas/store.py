@@ -1,0 +1,216 @@
+"""The run store: one SQLite database per run, written as each candidate finishes.
+
+``runs/<name>/run.db`` holds the run's config (table ``meta``) and every candidate
+(table ``candidates``): genome string, parent, operator, status, fidelity, metrics, error
+and timings. WAL journaling means a crash loses at most the candidate being evaluated.
+Artifacts (trained weights) live beside it in ``weights/<id>.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evonas.errors import UserError
+
+DB_NAME = "run.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY,
+    genome TEXT NOT NULL,
+    parent_id INTEGER,
+    operator TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fidelity REAL,
+    metrics TEXT NOT NULL,
+    violation REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    eval_seconds REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    candidate_id INTEGER,
+    genome TEXT NOT NULL,
+    target TEXT NOT NULL,
+    result TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    measured_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One stored candidate, as read back from the database."""
+
+    id: int
+    genome: str
+    parent_id: int | None
+    operator: str
+    status: str
+    fidelity: float | None
+    metrics: dict[str, float]
+    violation: float
+    error: str | None
+    started_at: float
+    finished_at: float
+    eval_seconds: float
+
+
+class RunStore:
+    """A run directory with its SQLite database. Use :meth:`create` or :meth:`open`."""
+
+    def __init__(self, run_dir: Path, connection: sqlite3.Connection):
+        self.run_dir = run_dir
+        self._db = connection
+
+    # -- opening ---------------------------------------------------------------
+    @classmethod
+    def create(cls, run_dir: str | Path, config: dict[str, Any]) -> "RunStore":
+        """Start a new run in ``run_dir`` (created if missing).
+
+        Raises:
+            UserError: ``run_dir`` already holds a run, or is a file, or is not writable.
+        """
+        run_dir = Path(run_dir)
+        check_new_run_dir(run_dir)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create run directory '{run_dir}': {exc.strerror}") from None
+        store = cls(run_dir, _connect(run_dir / DB_NAME))
+        with store._db:
+            store._db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("schema_version", json.dumps(SCHEMA_VERSION)),
+                ("created_at", json.dumps(time.time())),
+                ("config", json.dumps(config)),
+            ])
+        return store
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> "RunStore":
+        """Open an existing run.
+
+        Raises:
+            UserError: ``run_dir`` holds no run database.
+        """
+        run_dir = Path(run_dir)
+        if not (run_dir / DB_NAME).is_file():
+            raise UserError(f"'{run_dir}' is not a run directory (no {DB_NAME} in it)")
+        return cls(run_dir, _connect(run_dir / DB_NAME))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- metadata ----------------------------------------------------------------
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.get_meta("config", {})
+
+    # -- candidates ----------------------------------------------------------------
+    def next_id(self) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(id), -1) + 1 FROM candidates").fetchone()
+        return int(row[0])
+
+    def record(self, row: CandidateRow) -> None:
+        """Insert one finished candidate and commit at once."""
+        with self._db:
+            self._db.execute(
+                "INSERT INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (row.id, row.genome, row.parent_id, row.operator, row.status, row.fidelity,
+                 json.dumps(row.metrics), row.violation, row.error, row.started_at,
+                 row.finished_at, row.eval_seconds),
+            )
+
+    def candidates(self) -> list[CandidateRow]:
+        """Every recorded candidate in id order."""
+        rows = self._db.execute("SELECT * FROM candidates ORDER BY id").fetchall()
+        return [CandidateRow(*r[:6], json.loads(r[6]), *r[7:]) for r in rows]
+
+    def record_measurement(self, candidate_id: int | None, genome: str, target: str,
+                           result: dict[str, Any], fingerprint: dict[str, Any]) -> None:
+        """Store one hardware measurement with the environment it was taken in."""
+        with self._db:
+            self._db.execute(
+                "INSERT INTO measurements (candidate_id, genome, target, result, fingerprint, measured_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (candidate_id, genome, target, json.dumps(result), json.dumps(fingerprint), time.time()),
+            )
+
+    def measurements(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT candidate_id, genome, target, result, fingerprint, measured_at FROM measurements ORDER BY id")
+        return [dict(candidate_id=r[0], genome=r[1], target=r[2], result=json.loads(r[3]),
+                     fingerprint=json.loads(r[4]), measured_at=r[5]) for r in rows]
+
+    # -- artifacts -------------------------------------------------------------------
+    def weights_path(self, candidate_id: int) -> Path:
+        return self.run_dir / "weights" / f"{candidate_id}.pt"
+
+    def save_weights(self, candidate_id: int, state_dict: dict[str, torch.Tensor]) -> None:
+        """Write a candidate's weights atomically (a crash never leaves a half file)."""
+        path = self.weights_path(candidate_id)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state_dict, tmp)
+        tmp.replace(path)
+
+    def load_weights(self, candidate_id: int) -> dict[str, torch.Tensor]:
+        path = self.weights_path(candidate_id)
+        if not path.is_file():
+            raise UserError(f"run '{self.run_dir}' has no weights for candidate {candidate_id}")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def prune_weights(self, keep: set[int]) -> None:
+        """Delete stored weights of candidates not in ``keep``."""
+        folder = self.run_dir / "weights"
+        if folder.is_dir():
+            for path in folder.glob("*.pt"):
+                if int(path.stem) not in keep:
+                    path.unlink()
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Raise :class:`UserError` unless ``run_dir`` can hold a new run without overwriting anything."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"output '{run_dir}' exists and is not a directory")
+    if (run_dir / DB_NAME).exists():
+        raise UserError(f"output directory '{run_dir}' already holds a run; choose another --out or --resume it")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(f"output directory '{run_dir}' is not empty; choose a new or empty directory")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open run database '{path}': {exc}") from None
+    return db

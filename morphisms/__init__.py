@@ -1,0 +1,1 @@
+"""Network morphisms: operators mapping (genome, trained weights) to (child genome, child weights)."""

@@ -1,0 +1,39 @@
+"""The ask/tell interface every search strategy implements.
+
+The driver owns evaluation, termination and persistence; a strategy only proposes genomes
+(:meth:`Strategy.ask`) and learns from evaluated trials (:meth:`Strategy.tell`). It never
+touches files or the clock, and all its randomness comes from the generator given to
+:meth:`Strategy.setup`.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from evonas.problem import Proposal, SearchSpace, Trial
+
+
+class Strategy(abc.ABC):
+    """Base class: ``__init__`` only stores options; ``setup`` creates state.
+
+    Required: :meth:`ask` and :meth:`tell`. ``ask`` may be called several times before the
+    matching ``tell`` calls (parallel evaluation); trials are told in completion order.
+    """
+
+    name: str = "strategy"
+
+    def setup(self, space: SearchSpace, n_objectives: int, rng: np.random.Generator) -> None:
+        """Bind the strategy to a space and a generator; called once by the driver."""
+        self.space_ = space
+        self.n_objectives_ = n_objectives
+        self.rng_ = rng
+
+    @abc.abstractmethod
+    def ask(self) -> Proposal:
+        """The next genome to evaluate."""
+
+    @abc.abstractmethod
+    def tell(self, trial: Trial) -> None:
+        """Learn from one evaluated (possibly failed) trial."""

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+
+from evonas.builder import build
+from evonas.errors import UserError
+from evonas.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage, parse_genome
+
+SPACE = MobileNetSpace(SpaceConfig())
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_string_round_trip_and_mutation_on_many_seeds(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        g = SPACE.sample(rng)
+        assert SPACE.parse(str(g)) == g
+        assert SPACE.decode(SPACE.encode(g)) == g
+        child, op = SPACE.mutate(g, rng)
+        assert child != g and op.startswith("mutate_")
+        SPACE.validate(child)
+
+
+def test_sampling_is_seeded_and_covers_choices():
+    a = [str(SPACE.sample(np.random.default_rng(7))) for _ in range(3)]
+    b = [str(SPACE.sample(np.random.default_rng(7))) for _ in range(3)]
+    assert a == b
+    rng = np.random.default_rng(0)
+    genomes = [SPACE.sample(rng) for _ in range(300)]
+    assert len({str(g) for g in genomes}) == 300
+    kernels = {b.kernel for g in genomes for s in g.stages for b in s.blocks}
+    depths = {s.depth for g in genomes for s in g.stages}
+    assert kernels == set(SPACE.config.kernels) and depths == set(SPACE.config.depths)
+
+
+def test_canonical_string_form():
+    g = Genome(16, (Stage(24, "re", False, (Block(3, 3), Block(5, 4))), Stage(40, "hs", True, (Block(7, 6),))))
+    assert str(g) == "stem16|c24_re_se0:k3e3-k5e4|c40_hs_se1:k7e6"
+    assert parse_genome(str(g)) == g
+
+
+@pytest.mark.parametrize("bad", ["", "stem16", "stemX|c24_re_se0:k3e3", "stem16|c24_xx_se0:k3e3",
+                                 "stem16|c24_re_se0:", "stem16|c24_re_se0:k3"])
+def test_malformed_strings_raise_user_error(bad):
+    with pytest.raises(UserError, match="malformed genome"):
+        parse_genome(bad)
+
+
+def test_out_of_space_genome_is_rejected():
+    g = SPACE.sample(np.random.default_rng(0))
+    bad = str(g).replace("stem", "stem9", 1)
+    with pytest.raises(UserError, match="outside the search space"):
+        SPACE.parse(bad)
+
+
+@pytest.mark.parametrize("shape,classes", [((1, 8, 8), 10), ((3, 32, 32), 7), ((1, 28, 28), 2), ((4, 15, 17), 5)])
+def test_builder_shapes_for_random_genomes(shape, classes):
+    space = MobileNetSpace(SpaceConfig.for_resolution(min(shape[1:])))
+    rng = np.random.default_rng(sum(shape) + classes)
+    for _ in range(8):
+        g = space.sample(rng)
+        model = build(g, space.config, shape, classes).eval()
+        with torch.no_grad():
+            assert model(torch.randn(3, *shape)).shape == (3, classes)
+        blocks = [b for stage in model.stages for b in stage]
+        assert len(blocks) == g.num_blocks
+
+
+def test_builder_initialisation_is_seeded():
+    g = SPACE.sample(np.random.default_rng(3))
+    a = build(g, SPACE.config, (3, 16, 16), 10, torch.Generator().manual_seed(1))
+    b = build(g, SPACE.config, (3, 16, 16), 10, torch.Generator().manual_seed(1))
+    c = build(g, SPACE.config, (3, 16, 16), 10, torch.Generator().manual_seed(2))
+    wa, wb, wc = (m.stem[0].weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_largest_genome_is_in_space_and_biggest():
+    from hardware.metrics import count_params
+    big = SPACE.largest()
+    SPACE.validate(big)
+    p_big = count_params(build(big, SPACE.config, (3, 16, 16), 10))
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        assert count_params(build(SPACE.sample(rng), SPACE.config, (3, 16, 16), 10)) <= p_big
