@@ -80,8 +80,9 @@ def new_search(cfg: SearchConfig, out: str | Path, callbacks: Iterable[Callback]
     check_new_run_dir(Path(out))
     strategy = make_strategy(cfg)
     problem = make_problem(cfg)
+    initial = tuple(problem.space.parse(text) for text in cfg.init)
     store = RunStore.create(out, run_config(cfg, problem))
-    return _search(cfg, problem, strategy, store, callbacks)
+    return _search(cfg, problem, strategy, store, callbacks, initial)
 
 
 def resume_search(run_dir: str | Path, callbacks: Iterable[Callback] = (),
@@ -91,16 +92,19 @@ def resume_search(run_dir: str | Path, callbacks: Iterable[Callback] = (),
     cfg = SearchConfig.from_dict(store.config["search"])
     if evaluations is not None:
         cfg = SearchConfig.from_dict({**cfg.to_dict(), "evaluations": evaluations})
-    search = _search(cfg, make_problem(cfg), make_strategy(cfg), store, callbacks)
+    problem = make_problem(cfg)
+    initial = tuple(problem.space.parse(text) for text in cfg.init)
+    search = _search(cfg, problem, make_strategy(cfg), store, callbacks, initial)
     search.resume()
     return search
 
 
-def _search(cfg, problem, strategy, store, callbacks) -> Search:
+def _search(cfg, problem, strategy, store, callbacks, initial=()) -> Search:
     termination = MaxEvaluations(cfg.evaluations)
     if cfg.time_limit:
         termination = AnyOf((termination, MaxSeconds(cfg.time_limit)))
-    return Search(problem, strategy, termination, cfg.seed, store, cfg.parsed_constraints(), tuple(callbacks))
+    return Search(problem, strategy, termination, cfg.seed, store, cfg.parsed_constraints(),
+                  tuple(callbacks), initial=initial)
 
 
 def stored_objectives(store: RunStore) -> tuple[Objective, ...]:

@@ -32,6 +32,7 @@ class SearchConfig:
     batch_size: int = 64
     lr: float = 5e-3
     constraints: tuple[str, ...] = ()
+    init: tuple[str, ...] = ()
     time_limit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -53,6 +54,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["constraints"] = list(self.constraints)
+        out["init"] = list(self.init)
         return out
 
     @classmethod
@@ -60,4 +62,5 @@ class SearchConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["constraints"] = tuple(values.get("constraints", ()))
+        values["init"] = tuple(values.get("init", ()))
         return cls(**values)

@@ -83,6 +83,7 @@ class Search:
         constraints: bounds on metrics; violating candidates never enter the front.
         callbacks: called after each trial with ``(search, trial)``.
         keep_weights: store trained weights of every candidate (else only of front members).
+        initial: genomes evaluated first (operator 'init'), e.g. known good architectures.
     """
 
     problem: Problem
@@ -93,6 +94,7 @@ class Search:
     constraints: tuple[Constraint, ...] = ()
     callbacks: Iterable[Callback] = ()
     keep_weights: bool = False
+    initial: tuple = ()
     archive: ParetoArchive = field(default_factory=ParetoArchive)
     trials: list[Trial] = field(default_factory=list)
 
@@ -139,7 +141,9 @@ class Search:
         return self.front()
 
     def step(self) -> Trial:
-        """Ask, evaluate, record, tell: one candidate."""
+        """Ask, evaluate, record, tell: one candidate (user-given initial genomes first)."""
+        if self.n_evaluated < len(self.initial):
+            return self.tell(self.evaluate(Proposal(self.initial[self.n_evaluated], None, "init")))
         return self.tell(self.evaluate(self.strategy.ask()))
 
     def evaluate(self, proposal: Proposal) -> "Evaluated":

@@ -37,6 +37,8 @@ def register_search(sub) -> None:
                        help=f"{text} [default: {getattr(defaults, name)}]")
     p.add_argument("--constraint", dest="constraints", action="append", default=None,
                    help="bound on a metric, e.g. 'latency_ms<=5' (repeatable)")
+    p.add_argument("--init", action="append", default=None, metavar="GENOME",
+                   help="a genome string evaluated first, e.g. a known architecture (repeatable)")
     p.add_argument("--out", default=None, help="run directory [default: runs/<strategy>-<target>-<time>]")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stored run (after a crash, or with a larger --evaluations)")
@@ -49,6 +51,8 @@ def config_from_args(args) -> SearchConfig:
     given = {name: getattr(args, name) for name, *_ in SEARCH_FLAGS.values() if getattr(args, name) is not None}
     if args.constraints:
         given["constraints"] = tuple(args.constraints)
+    if args.init:
+        given["init"] = tuple(args.init)
     return SearchConfig(**given)
 
 

@@ -1,0 +1,131 @@
+"""The CLI end to end on a tiny budget: search, front, history, export, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from evonas.cli import main
+
+TINY = ["--evaluations", "4", "--epochs", "0.5", "--population", "2", "--sample-size", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["search", "--target", "edge-cpu", "--seed", "3", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_search_records_every_candidate(run_dir, capsys):
+    assert (run_dir / "run.db").is_file()
+    assert main(["history", str(run_dir), "--format", "json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [h["id"] for h in history] == [0, 1, 2, 3]
+    for h in history:
+        assert {"id", "genome", "parent_id", "operator", "status", "fidelity", "objectives"} <= h.keys()
+        assert h["status"] == "ok" and h["fidelity"] == 0.5
+        assert set(h["objectives"]) == {"accuracy", "latency_ms"}
+        assert 0 <= h["objectives"]["accuracy"] <= 1 and h["objectives"]["latency_ms"] > 0
+    children = [h for h in history if h["parent_id"] is not None]
+    assert children and all(h["operator"].startswith("mutate_") for h in children)
+
+
+def test_front_is_non_dominated(run_dir, capsys):
+    assert main(["front", str(run_dir), "--format", "json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    assert front
+    pts = [(f["objectives"]["accuracy"], f["objectives"]["latency_ms"]) for f in front]
+    for a in pts:
+        assert not any(b != a and b[0] >= a[0] and b[1] <= a[1] for b in pts)
+    assert main(["front", str(run_dir)]) == 0
+    assert "Pareto front" in capsys.readouterr().out
+
+
+def test_export_matches_front_and_runs_in_onnxruntime(run_dir, tmp_path, capsys):
+    main(["front", str(run_dir), "--format", "json"])
+    front = json.loads(capsys.readouterr().out)
+    out = tmp_path / "export"
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [m["candidate_id"] for m in manifest["models"]] == [f["id"] for f in front]
+    assert [m["genome"] for m in manifest["models"]] == [f["genome"] for f in front]
+    assert [m["objectives"] for m in manifest["models"]] == [f["objectives"] for f in front]
+    for m in manifest["models"]:
+        path = out / m["file"]
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        y = sess.run(None, {"input": np.zeros((1, *manifest["input_shape"]), np.float32)})[0]
+        assert y.shape == (1, 10) and m["max_abs_diff"] <= 1e-4
+    # a second export into the same directory is refused, nothing overwritten
+    before = (out / "manifest.json").read_bytes()
+    assert main(["export", str(run_dir), "--out", str(out)]) == 2
+    assert (out / "manifest.json").read_bytes() == before
+
+
+def test_search_is_repeatable_under_a_seed(run_dir, tmp_path, capsys):
+    other = tmp_path / "again"
+    assert main(["search", "--target", "edge-cpu", "--seed", "3", "--out", str(other), *TINY]) == 0
+    capsys.readouterr()
+    main(["history", str(run_dir), "--format", "json"])
+    first = json.loads(capsys.readouterr().out)
+    main(["history", str(other), "--format", "json"])
+    second = json.loads(capsys.readouterr().out)
+    assert [h["genome"] for h in first] == [h["genome"] for h in second]
+    assert [h["objectives"]["accuracy"] for h in first] == [h["objectives"]["accuracy"] for h in second]
+
+
+def _bad_npz(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.npz"
+    np.savez(path, x=np.zeros(50), y=np.zeros(50, dtype=np.int64))
+    return path
+
+
+BAD_INPUTS = {
+    "unknown target": (["--target", "tpu-v9"], "unknown target 'tpu-v9'"),
+    "unknown strategy": (["--strategy", "annealing"], "unknown strategy 'annealing'"),
+    "malformed genome": (["--init", "stem16|c24_re"], "malformed genome"),
+    "missing data": (["--data", "/nonexistent/mnist"], "/nonexistent/mnist"),
+    "wrong-shape data": (["--data", "BAD_NPZ"], "bad.npz"),
+    "bad constraint": (["--constraint", "latency<3"], "malformed constraint"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_exit_2_nothing_written(case, tmp_path, capsys):
+    flags, expected = BAD_INPUTS[case]
+    flags = [str(_bad_npz(tmp_path)) if f == "BAD_NPZ" else f for f in flags]
+    out = tmp_path / "run"
+    assert main(["search", "--out", str(out), *flags, *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and expected in err
+    assert not out.exists()
+
+
+def test_output_dir_holding_a_run_is_refused_and_untouched(run_dir, capsys):
+    before = (run_dir / "run.db").read_bytes()
+    assert main(["search", "--out", str(run_dir), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err
+    assert (run_dir / "run.db").read_bytes() == before
+
+
+def test_console_script_reports_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "evonas", "search", "--target", "nope", "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: unknown target 'nope'; choose one of: "
+                                                + proc.stderr.split("choose one of: ")[1].strip()]
+    assert "Traceback" not in proc.stderr
+
+
+def test_not_a_run_directory(tmp_path, capsys):
+    assert main(["front", str(tmp_path)]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
