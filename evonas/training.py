@@ -50,7 +50,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
     n = len(x)
     steps_per_epoch = max(1, -(-n // config.batch_size))
     total_steps = max(1, round(epochs * steps_per_epoch))
-    model.to(device).train()
+    # channels-last lets oneDNN pick much faster depthwise kernels on CPU (about 3x here)
+    model.to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total_steps)
     loss_fn = nn.CrossEntropyLoss()
@@ -64,7 +65,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
             if len(idx) < 2:  # BatchNorm needs more than one sample
                 continue
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx].to(device)), y[idx].to(device))
+            batch = x[idx].to(device, memory_format=torch.channels_last)
+            loss = loss_fn(model(batch), y[idx].to(device))
             loss.backward()
             optimizer.step()
             schedule.step()

@@ -70,16 +70,23 @@ def test_export_matches_front_and_runs_in_onnxruntime(run_dir, tmp_path, capsys)
     assert (out / "manifest.json").read_bytes() == before
 
 
-def test_search_is_repeatable_under_a_seed(run_dir, tmp_path, capsys):
-    other = tmp_path / "again"
-    assert main(["search", "--target", "edge-cpu", "--seed", "3", "--out", str(other), *TINY]) == 0
-    capsys.readouterr()
-    main(["history", str(run_dir), "--format", "json"])
-    first = json.loads(capsys.readouterr().out)
-    main(["history", str(other), "--format", "json"])
-    second = json.loads(capsys.readouterr().out)
+def test_search_is_repeatable_under_a_seed(tmp_path, capsys):
+    """With a deterministic cost (FLOPs) the whole trajectory repeats under a seed.
+
+    (With measured latency, timing noise can change tournament outcomes, so only the
+    accuracies of identical genomes are guaranteed to repeat.)
+    """
+    histories = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(["search", "--cost", "flops", "--seed", "5", "--out", str(out), *TINY]) == 0
+        capsys.readouterr()
+        main(["history", str(out), "--format", "json"])
+        histories.append(json.loads(capsys.readouterr().out))
+    first, second = histories
     assert [h["genome"] for h in first] == [h["genome"] for h in second]
-    assert [h["objectives"]["accuracy"] for h in first] == [h["objectives"]["accuracy"] for h in second]
+    assert [h["objectives"] for h in first] == [h["objectives"] for h in second]
+    assert [h["parent_id"] for h in first] == [h["parent_id"] for h in second]
 
 
 def _bad_npz(tmp_path: Path) -> Path:
