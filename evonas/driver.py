@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
 from evonas.objectives import Constraint, to_min_vector
-from evonas.problem import Problem, Proposal, Trial
+from evonas.problem import InheritsWeights, Problem, Proposal, Trial
 from evonas.store import CandidateRow, RunStore
 from populations.archive import ParetoArchive, hypervolume
 from populations.base import Strategy
@@ -100,9 +100,12 @@ class Search:
 
     def __post_init__(self) -> None:
         self.objectives = self.problem.objectives
+        self.problem.check_constraints(self.constraints)
         self.lower_, self.upper_ = self.problem.bounds()
         self.started_ = time.perf_counter()
         self._next_id = self.store.next_id() if self.store is not None else 0
+        self.strategy.bind(self.problem)
+        self.strategy.constrain(self.constraints)
         self.strategy.setup(self.problem.space, len(self.objectives), derive_rng(self.seed, 0))
 
     @property
@@ -152,7 +155,7 @@ class Search:
         trial_id = self._next_id
         self._next_id += 1
         try:
-            evaluation = self.problem.evaluate(proposal)
+            evaluation = self.problem.evaluate(self._with_parent_weights(proposal))
             metrics = {k: float(v) for k, v in evaluation.metrics.items()}
             values = to_min_vector(self.objectives, metrics)
             violation = sum(c.violation(metrics) for c in self.constraints)
@@ -176,12 +179,28 @@ class Search:
                 trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.status,
                 trial.fidelity, trial.metrics, trial.violation, trial.error, started,
                 started + seconds, seconds))
+            if "measurement" in artifacts:  # a hardware measurement with its environment fingerprint
+                m = artifacts["measurement"]
+                self.store.record_measurement(trial.id, str(trial.genome), m["target"], m["result"], m["fingerprint"])
         self.trials.append(trial)
         self.archive.add(trial)
         self.strategy.tell(trial)
         for callback in self.callbacks:
             callback(self, trial)
         return trial
+
+    def _with_parent_weights(self, proposal: Proposal) -> Proposal:
+        """Lamarckian hand-off: a payload that inherits weights gets the parent's stored ones.
+
+        Without a store, or when the parent's weights are gone, the payload stays as it is
+        (the problem then trains the child from scratch).
+        """
+        payload, parent = proposal.payload, proposal.parent_id
+        if payload is None or not isinstance(payload, InheritsWeights) or self.store is None or parent is None:
+            return proposal
+        if not self.store.weights_path(parent).is_file():
+            return proposal
+        return replace(proposal, payload=payload.with_weights(self.store.load_weights(parent)))
 
     def front(self) -> list[Trial]:
         """The feasible non-dominated trials, sorted by the first objective."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Protocol, Sequence
+from typing import Any, Hashable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from evonas.objectives import Objective
+from evonas.objectives import Constraint, Objective
 
 
 class SearchSpace(Protocol):
@@ -47,6 +47,17 @@ class Proposal:
     parent_id: int | None = None
     operator: str = "random"
     payload: Any = None
+
+
+@runtime_checkable
+class InheritsWeights(Protocol):
+    """A proposal payload asking for its parent's stored weights (Lamarckian inheritance).
+
+    The driver, which owns the stored weights, calls :meth:`with_weights` with the parent's
+    ``state_dict`` and hands the returned payload to the problem.
+    """
+
+    def with_weights(self, state_dict: dict) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,20 @@ class Problem(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """A JSON-able description stored with the run."""
         return {"problem": type(self).__name__}
+
+    def cheap_metrics(self, genome: Any, names: Sequence[str]) -> dict[str, float]:
+        """Those of metrics ``names`` known without training (e.g. params, FLOPs, latency).
+
+        The default knows none; a problem returns what it can compute cheaply.
+        """
+        return {}
+
+    def check_constraints(self, constraints: Sequence[Constraint]) -> None:
+        """Raise :class:`~evonas.errors.UserError` if ``constraints`` cannot be met in this space.
+
+        Called by the driver before the search starts, so an infeasible bound is an error,
+        not a search that never finds a feasible candidate. The default checks nothing.
+        """
 
     def close(self) -> None:
         """Release resources (sessions, files)."""

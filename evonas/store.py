@@ -13,11 +13,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evonas.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 DB_NAME = "run.db"
 SCHEMA_VERSION = 1
@@ -174,6 +175,8 @@ class RunStore:
 
     def save_weights(self, candidate_id: int, state_dict: dict[str, torch.Tensor]) -> None:
         """Write a candidate's weights atomically (a crash never leaves a half file)."""
+        import torch  # only runs with trained networks need it
+
         path = self.weights_path(candidate_id)
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -181,6 +184,8 @@ class RunStore:
         tmp.replace(path)
 
     def load_weights(self, candidate_id: int) -> dict[str, torch.Tensor]:
+        import torch
+
         path = self.weights_path(candidate_id)
         if not path.is_file():
             raise UserError(f"run '{self.run_dir}' has no weights for candidate {candidate_id}")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from evonas.errors import UserError
+from hardware.memory import peak_memory_mb_onnx, peak_memory_mb_torch
 from hardware.onnx_io import to_onnx
 
 
@@ -62,11 +63,20 @@ class LatencyMeasurement:
         return asdict(self)
 
 
-def time_runs(run: Callable[[], object], protocol: TimingProtocol) -> LatencyMeasurement:
-    """Time ``run`` under ``protocol``."""
+def time_runs(run: Callable[[], object], protocol: TimingProtocol,
+              clock: Callable[[Callable[[], object]], float] | None = None) -> LatencyMeasurement:
+    """Time ``run`` under ``protocol``.
+
+    Args:
+        run: one inference.
+        protocol: warm-up, repeats and outlier rule.
+        clock: seconds one call of ``run`` takes (default: ``perf_counter`` around it;
+            the GPU target passes CUDA events).
+    """
+    time_once = clock or _time_once
     warmup, previous = 0, None
     while warmup < protocol.warmup_max:
-        window = [_time_once(run) for _ in range(protocol.settle_window)]
+        window = [time_once(run) for _ in range(protocol.settle_window)]
         warmup += protocol.settle_window
         current = float(np.median(window))
         settled = previous is not None and abs(current - previous) <= protocol.settle_tolerance * previous
@@ -76,7 +86,7 @@ def time_runs(run: Callable[[], object], protocol: TimingProtocol) -> LatencyMea
     samples, start = [], time.perf_counter()
     while len(samples) < protocol.repeats_max and (
             len(samples) < protocol.repeats_min or time.perf_counter() - start < protocol.min_seconds):
-        samples.append(_time_once(run))
+        samples.append(time_once(run))
     return summarize(np.array(samples) * 1e3, protocol, warmup)
 
 
@@ -95,8 +105,19 @@ def _time_once(run: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class InferenceProfile:
+    """Latency and peak memory (MB; None where the target cannot measure it) of one network."""
+
+    latency: LatencyMeasurement
+    peak_memory_mb: float | None
+
+
 class Target(abc.ABC):
     """A place a network runs. Subclasses implement :meth:`measure`.
+
+    Optional hooks: :meth:`peak_memory_mb` (default: not measured), :meth:`profile`
+    (default: :meth:`measure` then :meth:`peak_memory_mb`) and :meth:`settings`.
 
     Attributes:
         name: the CLI name.
@@ -113,7 +134,17 @@ class Target(abc.ABC):
 
     def settings(self) -> dict:
         """The target's definition, stored with each measurement."""
-        return {"name": self.name, "description": self.description}
+        protocol = getattr(self, "protocol", None)
+        return {"name": self.name, "description": self.description, "batch": 1,
+                "protocol": None if protocol is None else asdict(protocol)}
+
+    def peak_memory_mb(self, model: nn.Module, input_shape: tuple[int, int, int]) -> float | None:
+        """Peak memory of loading ``model`` and running it once (see :mod:`hardware.memory`)."""
+        return None
+
+    def profile(self, model: nn.Module, input_shape: tuple[int, int, int]) -> InferenceProfile:
+        """Latency and peak memory of ``model``."""
+        return InferenceProfile(self.measure(model, input_shape), self.peak_memory_mb(model, input_shape))
 
 
 @dataclass
@@ -122,12 +153,19 @@ class OnnxRuntimeCPU(Target):
 
     Args:
         threads: intra-op threads (1 for ``edge-cpu``; 0 lets ORT use every core).
-        pin_core: pin the measuring process to this core while timing (None: don't pin).
+        pin_core: pin the measuring process to one core while timing: an index into the
+            allowed cores, ``"auto"`` (the core the scheduler runs the process on once its
+            priority is raised, so concurrent measurements land on different cores instead
+            of all on core 0), or None (don't pin).
+        raise_priority: raise the process's scheduling priority while timing, where the OS
+            allows it (root or CAP_SYS_NICE), so that other processes do not time-slice
+            the measured runs.
     """
 
     name: str = "edge-cpu"
     threads: int = 1
-    pin_core: int | None = 0
+    pin_core: int | str | None = "auto"
+    raise_priority: bool = True
     protocol: TimingProtocol = field(default_factory=TimingProtocol)
 
     @property
@@ -142,21 +180,36 @@ class OnnxRuntimeCPU(Target):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(onnx_bytes, options, providers=self.providers())
+
+    def providers(self) -> list[str]:
+        """ONNX Runtime execution providers, in order of preference."""
+        return ["CPUExecutionProvider"]
 
     def measure(self, model, input_shape):
         return self.measure_onnx(to_onnx(model, input_shape), input_shape)
+
+    def peak_memory_mb(self, model, input_shape):
+        return peak_memory_mb_onnx(to_onnx(model, input_shape), input_shape, self.threads, tuple(self.providers()))
+
+    def profile(self, model, input_shape):
+        onnx_bytes = to_onnx(model, input_shape)  # export once for both measurements
+        return InferenceProfile(self.measure_onnx(onnx_bytes, input_shape),
+                                peak_memory_mb_onnx(onnx_bytes, input_shape, self.threads, tuple(self.providers())))
 
     def measure_onnx(self, onnx_bytes: bytes, input_shape: tuple[int, int, int]) -> LatencyMeasurement:
         """Latency of an exported ONNX model."""
         sess = self.session(onnx_bytes)
         feed = {sess.get_inputs()[0].name: np.zeros((1, *input_shape), np.float32)}
-        with pinned(self.pin_core):
-            return time_runs(lambda: sess.run(None, feed), self.protocol)
+        with prioritized(self.raise_priority):
+            sess.run(None, feed)  # lets the scheduler place the re-prioritised process before pinning
+            with pinned(self.pin_core):
+                return time_runs(lambda: sess.run(None, feed), self.protocol)
 
     def settings(self) -> dict:
         return {**super().settings(), "threads": self.threads, "pin_core": self.pin_core,
-                "provider": "CPUExecutionProvider", "onnxruntime": ort.__version__}
+                "raise_priority": self.raise_priority, "provider": self.providers()[0],
+                "onnxruntime": ort.__version__}
 
 
 @dataclass
@@ -173,14 +226,22 @@ class TorchCPU(Target):
         with torch.inference_mode():
             return time_runs(lambda: model(x), self.protocol)
 
+    def peak_memory_mb(self, model, input_shape):
+        return peak_memory_mb_torch(model, input_shape)
+
     def settings(self) -> dict:
         return {**super().settings(), "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 class pinned:
-    """Context manager pinning this process to one core where the OS allows it."""
+    """Context manager pinning this process to one core where the OS allows it.
 
-    def __init__(self, core: int | None):
+    Args:
+        core: index into the allowed cores, ``"auto"`` for the core it is running on now,
+            or None (no pinning).
+    """
+
+    def __init__(self, core: int | str | None):
         self.core = core
         self._before: list[int] | None = None
 
@@ -188,7 +249,11 @@ class pinned:
         proc = psutil.Process()
         if self.core is not None and hasattr(proc, "cpu_affinity"):
             self._before = proc.cpu_affinity()
-            proc.cpu_affinity([self._before[self.core % len(self._before)]])
+            if self.core == "auto":
+                current = proc.cpu_num() if hasattr(proc, "cpu_num") else self._before[0]
+                proc.cpu_affinity([current if current in self._before else self._before[0]])
+            else:
+                proc.cpu_affinity([self._before[int(self.core) % len(self._before)]])
         return self
 
     def __exit__(self, *exc) -> None:
@@ -196,19 +261,74 @@ class pinned:
             psutil.Process().cpu_affinity(self._before)
 
 
+class prioritized:
+    """Context manager raising this process's priority to the highest nice level, where permitted.
+
+    Without the privilege the priority is left as it is (``raised`` says which happened).
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.raised = False
+        self._before: int | None = None
+
+    def __enter__(self) -> "prioritized":
+        if self.enabled:
+            proc = psutil.Process()
+            self._before = proc.nice()
+            try:
+                proc.nice(-20)
+                self.raised = True
+            except psutil.AccessDenied:  # unprivileged: measure at normal priority
+                self.raised = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.raised:
+            psutil.Process().nice(self._before)
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "edge-cpu": lambda: OnnxRuntimeCPU(),
     "onnx-cpu": lambda: OnnxRuntimeCPU(name="onnx-cpu", threads=0, pin_core=None),
     "cpu": lambda: TorchCPU(),
+    "gpu": lambda: _gpu_target("TorchCUDA"),
+    "onnx-gpu": lambda: _gpu_target("OnnxRuntimeCUDA"),
 }
 
 
+def _gpu_target(cls_name: str) -> Target:
+    from hardware import gpu  # imported lazily: hardware.gpu builds on this module
+
+    return getattr(gpu, cls_name).create()
+
+
 def get_target(name: str) -> Target:
-    """The target called ``name``.
+    """The target called ``name``, or a user's target given as ``package.module:factory``.
+
+    A ``module:factory`` name imports ``module`` (it must be importable, e.g. on
+    ``PYTHONPATH``) and calls ``factory()``, which must return a :class:`Target` (for a
+    board or phone, see :class:`hardware.external.ExternalTarget`).
 
     Raises:
         UserError: no such target.
     """
+    if ":" in name:
+        return _user_target(name)
     if name not in TARGETS:
         raise UserError(f"unknown target {name!r}; choose one of: {', '.join(sorted(TARGETS))}")
     return TARGETS[name]()
+
+
+def _user_target(spec: str) -> Target:
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"cannot load target {spec!r}: {exc}") from None
+    target = factory()
+    if not isinstance(target, Target):
+        raise UserError(f"target {spec!r} returned {type(target).__name__}, not a hardware.targets.Target")
+    return target

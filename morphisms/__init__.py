@@ -1,1 +1,14 @@
-"""Network morphisms: operators mapping (genome, trained weights) to (child genome, child weights)."""
+"""Network morphisms: operators mapping (genome, trained weights) to (child genome, child weights).
+
+See :mod:`morphisms.base` for the abstraction, :mod:`morphisms.operators` for the
+operators of the MobileNetV3-like space and :mod:`morphisms.repair` for distillation.
+"""
+
+from morphisms.base import Morphism, MorphismPlan, MorphismStep
+from morphisms.operators import (APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, AddSqueezeExcite, GrowKernel,
+                                 InsertBlock, PruneExpand, RemoveBlock, RemoveSqueezeExcite, ShrinkKernel,
+                                 WidenExpand)
+
+__all__ = ["Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS", "FUNCTION_PRESERVING", "APPROXIMATE",
+           "InsertBlock", "WidenExpand", "GrowKernel", "AddSqueezeExcite", "RemoveBlock", "PruneExpand",
+           "ShrinkKernel", "RemoveSqueezeExcite"]

@@ -12,29 +12,39 @@ from evonas.problem import Trial
 _crowding = get_crowding_function("cd")
 
 
-def rank_and_crowding(values: np.ndarray, violation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pareto rank (0 = best) and crowding distance of each row of ``values`` (minimisation).
+def pareto_rank(values: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
+    """Pareto rank (0 = best) of each row of ``values`` (minimisation).
 
     With ``violation``, constrained domination applies: every feasible point ranks before
     every infeasible one, and infeasible points rank by their violation.
     """
     n = len(values)
     rank = np.zeros(n, dtype=int)
-    crowd = np.zeros(n)
     feasible = np.ones(n, bool) if violation is None else np.asarray(violation) <= 0
     idx = np.flatnonzero(feasible)
+    worst = 0
     if len(idx):
-        fronts = NonDominatedSorting().do(values[idx])
-        for r, front in enumerate(fronts):
-            rank[idx[front]] = r
-            crowd[idx[front]] = _crowding.do(values[idx[front]])
-        worst = len(fronts)
-    else:
-        worst = 0
+        rank[idx] = NonDominatedSorting().do(values[idx], return_rank=True)[1]
+        worst = int(rank[idx].max()) + 1
     bad = np.flatnonzero(~feasible)
     if len(bad):
         order = np.argsort(np.asarray(violation)[bad], kind="stable")
         rank[bad[order]] = worst + np.arange(len(bad))
+    return rank
+
+
+def crowding_distance(values: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of the rows of one front (pymoo's; extremes are infinite)."""
+    return _crowding.do(values)
+
+
+def rank_and_crowding(values: np.ndarray, violation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto rank and crowding distance (computed within each rank) of each row of ``values``."""
+    rank = pareto_rank(values, violation)
+    crowd = np.zeros(len(values))
+    for r in np.unique(rank):
+        members = np.flatnonzero(rank == r)
+        crowd[members] = crowding_distance(values[members])
     return rank, crowd
 
 
@@ -72,7 +82,7 @@ class ParetoArchive:
             return False
         v = trial.values[None, :]
         if len(self.trials):
-            if np.any(np.all(self._values == v, axis=1)):
+            if np.any(np.all(self._values <= v, axis=1)):  # a duplicate or dominated: the common, cheap case
                 return False
             both = np.vstack([self._values, v])
             keep = np.sort(find_non_dominated(both))

@@ -12,7 +12,8 @@ import abc
 
 import numpy as np
 
-from evonas.problem import Proposal, SearchSpace, Trial
+from evonas.objectives import Constraint
+from evonas.problem import Problem, Proposal, SearchSpace, Trial
 
 
 class Strategy(abc.ABC):
@@ -29,6 +30,21 @@ class Strategy(abc.ABC):
         self.space_ = space
         self.n_objectives_ = n_objectives
         self.rng_ = rng
+
+    def bind(self, problem: Problem) -> None:
+        """Optional hook, called by the driver before :meth:`setup`: the problem being searched.
+
+        For strategies that need training-free metrics of candidates before proposing them
+        (:meth:`~evonas.problem.Problem.cheap_metrics`); the default ignores it.
+        """
+
+    def constrain(self, constraints: tuple[Constraint, ...]) -> None:
+        """Optional hook, called by the driver before :meth:`setup`: the search's constraints.
+
+        For strategies that concentrate the search near a bound or screen candidates with
+        :meth:`~evonas.problem.Problem.cheap_metrics`; the default ignores it (every trial
+        still carries its ``violation``).
+        """
 
     @abc.abstractmethod
     def ask(self) -> Proposal:

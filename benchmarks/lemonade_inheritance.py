@@ -1,0 +1,148 @@
+"""Benchmark: does Lamarckian weight inheritance make LEMONADE cheaper? (not a test)
+
+Runs LEMONADE twice on MNIST (the 10k IDX test images, split into train and validation
+by seed, the train split subsampled for speed), same seed, same initial population:
+
+* ``inherit``: a child starts from its parent's morphed weights and is fine-tuned for
+  ``--inherit-epochs`` (approximate children by distillation from the parent);
+* ``scratch``: the same strategy, every child trained from scratch for ``--epochs``.
+
+It records the hypervolume (accuracy vs. FLOPs, scaled by the problem's bounds) against
+the cumulative training epochs of all evaluated candidates, writes both curves to JSON
+and PNG, and reports the fraction of the scratch run's total epochs the inheritance run
+needed to reach the scratch run's final hypervolume (target: at most 1/3).
+
+    python benchmarks/lemonade_inheritance.py --data ../shared/data/mnist --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from evonas.classification import ImageClassification, Splits, cost_objective
+from evonas.data import load_dataset
+from evonas.driver import MaxEvaluations, Search
+from evonas.space import MobileNetSpace, SpaceConfig
+from evonas.store import RunStore
+from evonas.training import TrainConfig
+from hardware.targets import get_target
+from populations.lemonade import Lemonade
+
+
+# Small networks so both runs finish in minutes on 2 CPU cores: 3 stages, stem stride 2.
+BENCH_SPACE = SpaceConfig(stem_widths=(8,), stage_widths=((8, 12), (12, 16), (16, 24)), strides=(1, 2, 2),
+                          depths=(1, 2, 3), kernels=(3, 5, 7), expands=(2, 3, 4), stem_stride=2)
+
+
+def make_problem(args, inherit_epochs: float) -> ImageClassification:
+    data = load_dataset(args.data)
+    splits = Splits.from_dataset(data, args.val_fraction, args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    keep = torch.randperm(len(splits.x_train), generator=gen)[:args.train_size]
+    splits = replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
+    space = MobileNetSpace(BENCH_SPACE)
+    train_cfg = TrainConfig(args.epochs, args.batch_size, args.lr)
+    return ImageClassification(splits, space, get_target("cpu"), train_cfg, args.seed, cost_objective("flops"),
+                               inherit_epochs)
+
+
+def run(args, label: str, inherit_epochs: float, evaluations: int) -> dict:
+    problem = make_problem(args, inherit_epochs)
+    strategy = Lemonade(args.n_pc, args.n_ac, args.n_init, ("params", "flops"))
+    curve = {"epochs": [], "hypervolume": [], "accuracy": [], "flops": [], "operator": [], "inherited": []}
+    total = [0.0]
+
+    def record(search, trial):
+        total[0] += trial.fidelity or 0.0
+        curve["epochs"].append(total[0])
+        curve["hypervolume"].append(search.hypervolume())
+        curve["accuracy"].append(trial.metrics.get("accuracy"))
+        curve["flops"].append(trial.metrics.get("flops"))
+        curve["operator"].append(trial.operator)
+        curve["inherited"].append(trial.metrics.get("inherited"))
+        print(f"[{label}] {len(curve['epochs']):3d} {trial.operator:14s} acc={trial.metrics.get('accuracy', float('nan')):.4f} "
+              f"epochs={total[0]:6.2f} hv={curve['hypervolume'][-1]:.4f}", flush=True)
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore.create(Path(tmp) / label, {"benchmark": label})
+        search = Search(problem, strategy, MaxEvaluations(evaluations), args.seed, store, callbacks=(record,))
+        search.run()
+        store.close()
+    curve["seconds"] = time.perf_counter() - t0
+    curve["front"] = [{"genome": str(t.genome), **{k: t.metrics[k] for k in ("accuracy", "flops", "params")}}
+                      for t in search.front()]
+    return curve
+
+
+def epochs_to_reach(curve: dict, target: float) -> float | None:
+    """Cumulative epochs at which ``curve`` first reaches hypervolume ``target``."""
+    return next((e for e, hv in zip(curve["epochs"], curve["hypervolume"]) if hv >= target - 1e-12), None)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, curve in results["runs"].items():
+        ax.step(curve["epochs"], curve["hypervolume"], where="post", label=label)
+    ax.axhline(results["scratch_final_hv"], color="grey", ls=":", lw=1, label="scratch final HV")
+    ax.set_xlabel("cumulative training epochs")
+    ax.set_ylabel("hypervolume (accuracy vs FLOPs)")
+    ax.set_title("LEMONADE on MNIST: weight inheritance vs training from scratch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--evaluations", type=int, default=24, help="candidates of the scratch run")
+    p.add_argument("--inherit-evaluations", type=int, default=36, help="candidates of the inheritance run")
+    p.add_argument("--epochs", type=float, default=2.0, help="epochs of a candidate trained from scratch")
+    p.add_argument("--inherit-epochs", type=float, default=0.5, help="fine-tune epochs of an inheriting child")
+    p.add_argument("--train-size", type=int, default=2000, help="training images kept after the split")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-2)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--n-init", type=int, default=4)
+    p.add_argument("--n-pc", type=int, default=8)
+    p.add_argument("--n-ac", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    runs = {"scratch": run(args, "scratch", 0.0, args.evaluations),
+            "inherit": run(args, "inherit", args.inherit_epochs, args.inherit_evaluations)}
+    target = runs["scratch"]["hypervolume"][-1]
+    reach = epochs_to_reach(runs["inherit"], target)
+    scratch_total = runs["scratch"]["epochs"][-1]
+    results = {
+        "settings": vars(args), "runs": runs, "scratch_final_hv": target,
+        "inherit_final_hv": runs["inherit"]["hypervolume"][-1],
+        "scratch_total_epochs": scratch_total, "inherit_total_epochs": runs["inherit"]["epochs"][-1],
+        "inherit_epochs_to_reach_scratch_final_hv": reach,
+        "fraction_of_scratch_epochs": None if reach is None else reach / scratch_total,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lemonade_inheritance.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / "lemonade_inheritance.png")
+    print(json.dumps({k: v for k, v in results.items() if k not in ("runs", "settings")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""NAS-Bench-201: the 6-edge, 5-operation cell space (15,625 cells) backed by a table.
+
+A cell is six operation indices, one per edge, in NB201's edge order
+(0->1, 0->2, 1->2, 0->3, 1->3, 2->3); its string is NB201's arch string
+``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``. A table is a CSV with an ``arch_str`` column and
+one row per cell (``../shared/data/nb201/nb201_table.csv``, or HELP's
+``nb201_latency_ms__help.csv``); rows are matched to cells by their arch string, so any
+table holding all 15,625 cells works, in any row order.
+
+:class:`NB201Problem` maximises one accuracy column and minimises one cost column, each
+chosen by name; the cost column may come from a second table (``cost_table``). Metrics are
+reported under the column names.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from evonas.errors import DataError, UserError
+from evonas.objectives import Constraint, Objective
+from evonas.problem import Evaluation, Problem, Proposal
+from populations.archive import hypervolume
+from pymoo.util.nds.non_dominated_sorting import find_non_dominated
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+N_EDGES = 6
+N_CELLS = len(OPS) ** N_EDGES
+# edge e joins node EDGE_SOURCE[e] to node EDGE_TARGET[e]
+EDGE_SOURCE = (0, 0, 1, 0, 1, 2)
+EDGE_TARGET = (1, 2, 2, 3, 3, 3)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """An NB201 cell: the operation index (into :data:`OPS`) of each of the 6 edges."""
+
+    ops: tuple[int, ...]
+
+    def __str__(self) -> str:
+        names = [f"{OPS[op]}~{EDGE_SOURCE[e]}" for e, op in enumerate(self.ops)]
+        return f"|{names[0]}|+|{names[1]}|{names[2]}|+|{names[3]}|{names[4]}|{names[5]}|"
+
+    @property
+    def code(self) -> int:
+        """The cell's index in base-5 order (``ops`` as digits), 0 .. 15,624."""
+        code = 0
+        for op in self.ops:
+            code = code * len(OPS) + op
+        return code
+
+
+def parse_cell(text: str) -> Cell:
+    """Parse an NB201 arch string; raises :class:`UserError` naming what is wrong."""
+    known = _cells_by_string().get(text.strip())
+    if known is not None:
+        return known
+    nodes = text.strip().strip("+").split("+")
+    edges = [e for node in nodes for e in node.strip("|").split("|") if e]
+    if len(nodes) != 3 or len(edges) != N_EDGES:
+        raise UserError(f"malformed NB201 cell {text!r}: expected |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")
+    ops = []
+    for e, edge in enumerate(edges):
+        name, _, source = edge.partition("~")
+        if name not in OPS or source != str(EDGE_SOURCE[e]):
+            raise UserError(f"malformed NB201 cell {text!r}: edge {edge!r} (ops: {', '.join(OPS)})")
+        ops.append(OPS.index(name))
+    return Cell(tuple(ops))
+
+
+@functools.lru_cache(maxsize=1)
+def _cells_by_string() -> dict[str, Cell]:
+    cells = (Cell(ops) for ops in itertools.product(range(len(OPS)), repeat=N_EDGES))  # in code order
+    return {str(cell): cell for cell in cells}
+
+
+class NB201Space:
+    """The NB201 cell space: uniform sampling, one-edge mutation, arch-string parsing."""
+
+    def sample(self, rng: np.random.Generator) -> Cell:
+        return Cell(tuple(int(x) for x in rng.integers(len(OPS), size=N_EDGES)))
+
+    def mutate(self, genome: Cell, rng: np.random.Generator) -> tuple[Cell, str]:
+        """Change the operation of one random edge to a different one."""
+        edge = int(rng.integers(N_EDGES))
+        op = (genome.ops[edge] + 1 + int(rng.integers(len(OPS) - 1))) % len(OPS)
+        return Cell(genome.ops[:edge] + (op,) + genome.ops[edge + 1:]), "mutate_edge"
+
+    def neighbours(self, genome: Cell) -> list[Cell]:
+        """Every cell one edge change away (24 of them), in a fixed order."""
+        return [Cell(genome.ops[:e] + (op,) + genome.ops[e + 1:])
+                for e in range(N_EDGES) for op in range(len(OPS)) if op != genome.ops[e]]
+
+    def parse(self, text: str) -> Cell:
+        return parse_cell(text)
+
+    def cardinalities(self) -> tuple[int, ...]:
+        return (len(OPS),) * N_EDGES
+
+    def encode(self, genome: Cell) -> np.ndarray:
+        return np.asarray(genome.ops, dtype=np.int64)
+
+    def decode(self, vector: Sequence[int]) -> Cell:
+        return Cell(tuple(int(v) for v in vector))
+
+
+@dataclass(frozen=True)
+class Table:
+    """A benchmark CSV read once: its columns as strings, converted to numbers on demand."""
+
+    path: Path
+    columns: dict[str, tuple[str, ...]]
+
+    def numeric(self, name: str) -> np.ndarray:
+        """Column ``name`` as floats; raises :class:`UserError` listing the numeric columns."""
+        if name not in self.columns or name == "arch_str":
+            choices = ", ".join(c for c in self.columns if c not in ("arch_index", "arch_str") and not c.startswith("op_"))
+            raise UserError(f"table '{self.path}' has no column {name!r}; it has: {choices}")
+        try:
+            return np.array(self.columns[name], dtype=float)
+        except ValueError:
+            raise UserError(f"column {name!r} of '{self.path}' is not numeric") from None
+
+    def cell_order(self) -> np.ndarray:
+        """Row index of each cell, indexed by :attr:`Cell.code`."""
+        if "arch_str" not in self.columns:
+            raise DataError(f"table '{self.path}' has no arch_str column: not an NB201 table")
+        codes = np.array([parse_cell(s).code for s in self.columns["arch_str"]])
+        if len(codes) != N_CELLS or len(np.unique(codes)) != N_CELLS:
+            raise DataError(f"table '{self.path}' does not hold each of the {N_CELLS} NB201 cells once")
+        order = np.empty(N_CELLS, dtype=np.int64)
+        order[codes] = np.arange(N_CELLS)
+        return order
+
+
+@functools.lru_cache(maxsize=8)
+def load_table(path: str | Path) -> Table:
+    """Read an NB201 CSV once per process (benchmarks build many problems on one table)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"NB201 table '{path}' not found (e.g. ../shared/data/nb201/nb201_table.csv)")
+    with path.open(newline="") as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if not header:
+            raise DataError(f"NB201 table '{path}' is empty")
+        data = list(zip(*rows))
+    if len(data) != len(header):
+        raise DataError(f"NB201 table '{path}' has ragged rows")
+    return Table(path, dict(zip(header, data)))
+
+
+class NB201Problem(Problem):
+    """Maximise ``accuracy_column``, minimise ``cost_column``: two columns of NB201 tables.
+
+    Args:
+        accuracy: the accuracy of every cell, indexed by :attr:`Cell.code`.
+        cost: the cost of every cell, indexed by :attr:`Cell.code`.
+        accuracy_column: the name the accuracy is reported under.
+        cost_column: the name the cost is reported under.
+        source: a JSON-able description of where the columns came from.
+    """
+
+    def __init__(self, accuracy: np.ndarray, cost: np.ndarray, accuracy_column: str, cost_column: str,
+                 source: dict | None = None):
+        self.space = NB201Space()
+        self.objectives = (Objective.maximize(accuracy_column), Objective.minimize(cost_column))
+        self.accuracy, self.cost = accuracy, cost
+        self.accuracy_column, self.cost_column = accuracy_column, cost_column
+        self.source = source or {}
+
+    @classmethod
+    def from_tables(cls, table: str | Path, accuracy_column: str, cost_column: str,
+                    cost_table: str | Path | None = None) -> "NB201Problem":
+        """Columns by name: the accuracy from ``table``, the cost from ``cost_table`` or ``table``."""
+        acc_table = load_table(table)
+        cost_src = load_table(cost_table) if cost_table else acc_table
+        if accuracy_column == cost_column:
+            raise UserError(f"--accuracy-column and --cost-column are both {accuracy_column!r}")
+        accuracy = acc_table.numeric(accuracy_column)[acc_table.cell_order()]
+        cost = cost_src.numeric(cost_column)[cost_src.cell_order()]
+        source = {"table": str(table), "cost_table": None if cost_table is None else str(cost_table)}
+        return cls(accuracy, cost, accuracy_column, cost_column, source)
+
+    def evaluate(self, proposal: Proposal) -> Evaluation:
+        code = proposal.genome.code
+        return Evaluation({self.accuracy_column: float(self.accuracy[code]),
+                           self.cost_column: float(self.cost[code])})
+
+    def cheap_metrics(self, genome: Cell, names: Sequence[str]) -> dict[str, float]:
+        """The cost column is known without "training" (it is a hardware measurement)."""
+        return {self.cost_column: float(self.cost[genome.code])} if self.cost_column in names else {}
+
+    def values(self) -> np.ndarray:
+        """Every cell's objectives in minimisation form, indexed by :attr:`Cell.code`."""
+        return np.column_stack([-self.accuracy, self.cost])
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Min and max of each objective over the whole table (so HV uses reference (1, 1))."""
+        values = self.values()
+        return values.min(axis=0), values.max(axis=0)
+
+    def true_front(self) -> np.ndarray:
+        """The distinct non-dominated objective vectors of the whole table (minimisation form)."""
+        values = self.values()
+        return np.unique(values[find_non_dominated(values)], axis=0)
+
+    def reference_hypervolume(self) -> float:
+        """Hypervolume of :meth:`true_front`, scaled by :meth:`bounds`: the best any search can reach."""
+        return hypervolume(self.true_front(), *self.bounds())
+
+    def check_constraints(self, constraints: Sequence[Constraint]) -> None:
+        """Raise :class:`UserError` if a constraint names an unknown metric or no cell satisfies them all."""
+        metrics = {self.accuracy_column: self.accuracy, self.cost_column: self.cost}
+        ok = np.ones(N_CELLS, bool)
+        for c in constraints:
+            if c.name not in metrics:
+                raise UserError(f"constraint '{c}' names an unknown metric; this problem reports: "
+                                f"{', '.join(metrics)}")
+            column = metrics[c.name]
+            satisfied = np.ones(N_CELLS, bool)
+            if c.upper is not None:
+                satisfied &= column <= c.upper
+            if c.lower is not None:
+                satisfied &= column >= c.lower
+            if not satisfied.any():
+                closest = column.min() if c.upper is not None else column.max()
+                extreme = "smallest" if c.upper is not None else "largest"
+                raise UserError(f"{c} is infeasible: the {extreme} {c.name} in the space is {closest:.4g}")
+            ok &= satisfied
+        if not ok.any():
+            raise UserError(f"constraints {' and '.join(map(str, constraints))} cannot all hold for any cell")
+
+    def describe(self) -> dict:
+        return {"problem": "nb201", "accuracy_column": self.accuracy_column, "cost_column": self.cost_column,
+                **self.source}

@@ -1,0 +1,285 @@
+"""The network morphisms of the MobileNetV3-like space.
+
+Function-preserving (the child computes exactly the parent's function in eval mode):
+:class:`InsertBlock`, :class:`WidenExpand`, :class:`GrowKernel`, :class:`AddSqueezeExcite`.
+
+Approximate, shrinking (the child is close to the parent and is repaired by a short
+distillation from the parent, :func:`morphisms.repair.distill`): :class:`RemoveBlock`,
+:class:`PruneExpand`, :class:`ShrinkKernel`, :class:`RemoveSqueezeExcite`.
+
+Sites are plain tuples so that a :class:`~morphisms.base.MorphismStep` is hashable and
+prints readably, e.g. ``grow_kernel(2, 0, 7)``: stage 2, block 0, new kernel 7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from evonas.builder import make_divisible
+from evonas.space import Block, Genome, MobileNetSpace
+from morphisms.base import (Morphism, StateDict, block_in_channels, block_prefix, copy_mapped,
+                            is_identity_shaped, with_block, with_stage)
+
+# The h-sigmoid gate is exactly 1 for inputs >= 3.
+_GATE_OPEN_BIAS = 3.0
+
+
+def _blocks(genome: Genome):
+    for i, stage in enumerate(genome.stages):
+        for j, block in enumerate(stage.blocks):
+            yield i, j, block
+
+
+# -- function-preserving --------------------------------------------------------------------
+
+class InsertBlock(Morphism):
+    """Insert a residual block whose last BatchNorm has zero scale and shift: it adds exactly 0.
+
+    Site ``(stage, position, kernel, expand)``; the block goes before ``position``. Only
+    positions where the new block has stride 1 and equal in/out channels qualify (so a
+    stage's first position only when the stage keeps stride 1 and width).
+    """
+
+    name = "insert_block"
+    function_preserving = True
+
+    def sites(self, genome, space):
+        c = space.config
+        out = []
+        for i, stage in enumerate(genome.stages):
+            if stage.depth + 1 not in c.depths:
+                continue
+            for j in range(stage.depth + 1):
+                if j == 0 and not is_identity_shaped(genome, c, i, 0):
+                    continue
+                out += [(i, j, k, e) for k in c.kernels for e in c.expands]
+        return out
+
+    def child(self, genome, site):
+        i, j, k, e = site
+        s = genome.stages[i]
+        return with_stage(genome, i, replace(s, blocks=s.blocks[:j] + (Block(k, e),) + s.blocks[j:]))
+
+    def transfer(self, parent, site, src, dst):
+        i, j = site[:2]
+        copy_mapped(src, dst, lambda si, b: (si, b) if si != i or b < j else (None if b == j else (si, b - 1)))
+        new = block_prefix(i, j)
+        dst[new + "project_bn.weight"].zero_()
+        dst[new + "project_bn.bias"].zero_()
+
+
+class WidenExpand(Morphism):
+    """Raise a block's expand ratio; new hidden channels feed the projection with zero weights.
+
+    Site ``(stage, block, new_expand)``. Squeeze-excite, if present, grows with the hidden
+    width: its new squeezed units get zero outgoing weights and the old units ignore the new
+    channels, so every old gate value is unchanged.
+    """
+
+    name = "widen_expand"
+    function_preserving = True
+
+    def sites(self, genome, space):
+        return [(i, j, e) for i, j, b in _blocks(genome) for e in space.config.expands if e > b.expand]
+
+    def child(self, genome, site):
+        i, j, e = site
+        return with_block(genome, i, j, replace(genome.stages[i].blocks[j], expand=e))
+
+    def transfer(self, parent, site, src, dst):
+        i, j, _ = site
+        p = block_prefix(i, j)
+        copy_mapped(src, dst, skip=(p,))
+        mid = block_in_channels(parent, i, j) * parent.stages[i].blocks[j].expand
+        for name in ("expand_conv.weight", "dw_conv.weight", *_bn("expand_bn"), *_bn("dw_bn")):
+            dst[p + name][:mid] = src[p + name]
+        for name in ("expand_bn.num_batches_tracked", "dw_bn.num_batches_tracked"):
+            dst[p + name] = src[p + name].clone()
+        if p + "se.reduce.weight" in src:
+            sq = src[p + "se.reduce.weight"].shape[0]
+            dst[p + "se.reduce.weight"][:sq, :mid] = src[p + "se.reduce.weight"]
+            dst[p + "se.reduce.weight"][:sq, mid:] = 0
+            dst[p + "se.reduce.bias"][:sq] = src[p + "se.reduce.bias"]
+            dst[p + "se.expand.weight"][:mid, :sq] = src[p + "se.expand.weight"]
+            dst[p + "se.expand.weight"][:, sq:] = 0
+            dst[p + "se.expand.bias"][:mid] = src[p + "se.expand.bias"]
+        dst[p + "project_conv.weight"][:, :mid] = src[p + "project_conv.weight"]
+        dst[p + "project_conv.weight"][:, mid:] = 0
+        for name in (*_bn("project_bn"), "project_bn.num_batches_tracked"):
+            dst[p + name] = src[p + name].clone()
+
+
+class GrowKernel(Morphism):
+    """Enlarge a depthwise kernel, the old kernel centred in zeros. Site ``(stage, block, new_kernel)``."""
+
+    name = "grow_kernel"
+    function_preserving = True
+
+    def sites(self, genome, space):
+        return [(i, j, k) for i, j, b in _blocks(genome) for k in space.config.kernels if k > b.kernel]
+
+    def child(self, genome, site):
+        i, j, k = site
+        return with_block(genome, i, j, replace(genome.stages[i].blocks[j], kernel=k))
+
+    def transfer(self, parent, site, src, dst):
+        i, j, _ = site
+        key = block_prefix(i, j) + "dw_conv.weight"
+        copy_mapped(src, dst, skip=(key,))
+        old, new = src[key].shape[-1], dst[key].shape[-1]
+        pad = (new - old) // 2
+        dst[key].zero_()
+        dst[key][..., pad:pad + old, pad:pad + old] = src[key]
+
+
+class AddSqueezeExcite(Morphism):
+    """Switch squeeze-excite on for a stage, each gate held open (exactly 1). Site ``(stage,)``.
+
+    The gate's expand convolution gets zero weights and bias 3, where h-sigmoid reaches 1.
+    h-sigmoid's gradient is zero at exactly 3, but AdamW's decoupled weight decay moves the
+    bias just below 3 on the first step, after which the gate trains normally.
+    """
+
+    name = "add_se"
+    function_preserving = True
+
+    def sites(self, genome, space):
+        return [(i,) for i, s in enumerate(genome.stages) if not s.se]
+
+    def child(self, genome, site):
+        (i,) = site
+        return with_stage(genome, i, replace(genome.stages[i], se=True))
+
+    def transfer(self, parent, site, src, dst):
+        (i,) = site
+        new = tuple(block_prefix(i, j) + "se." for j in range(parent.stages[i].depth))
+        copy_mapped(src, dst, skip=new)
+        for p in new:
+            dst[p + "expand.weight"].zero_()
+            dst[p + "expand.bias"].fill_(_GATE_OPEN_BIAS)
+
+
+# -- approximate (shrinking) ------------------------------------------------------------------
+
+class RemoveBlock(Morphism):
+    """Drop a residual block (x + f(x) becomes x). Site ``(stage, block)``."""
+
+    name = "remove_block"
+    function_preserving = False
+
+    def sites(self, genome, space):
+        c = space.config
+        return [(i, j) for i, j, _ in _blocks(genome)
+                if genome.stages[i].depth - 1 in c.depths and is_identity_shaped(genome, c, i, j)]
+
+    def child(self, genome, site):
+        i, j = site
+        s = genome.stages[i]
+        return with_stage(genome, i, replace(s, blocks=s.blocks[:j] + s.blocks[j + 1:]))
+
+    def transfer(self, parent, site, src, dst):
+        i, j = site
+        copy_mapped(src, dst, lambda si, b: (si, b) if si != i or b < j else (si, b + 1))
+
+
+class PruneExpand(Morphism):
+    """Lower a block's expand ratio, keeping the most important hidden channels.
+
+    Importance of hidden channel c: the L1 norm of its projection weights times the
+    magnitude of its depthwise BatchNorm scale, ``|W_proj[:, c]|_1 * |gamma_c| /
+    sqrt(var_c + eps)``, i.e. how strongly a unit-size change of the channel's
+    normalised input reaches the block output. Squeeze-excite's squeezed units shrink with
+    it, keeping those with the largest L1 norm of outgoing weights to the kept channels.
+    Site ``(stage, block, new_expand)``.
+    """
+
+    name = "prune_expand"
+    function_preserving = False
+
+    def sites(self, genome, space):
+        return [(i, j, e) for i, j, b in _blocks(genome) for e in space.config.expands if e < b.expand]
+
+    def child(self, genome, site):
+        i, j, e = site
+        return with_block(genome, i, j, replace(genome.stages[i].blocks[j], expand=e))
+
+    def transfer(self, parent, site, src, dst):
+        i, j, e = site
+        p = block_prefix(i, j)
+        copy_mapped(src, dst, skip=(p,))
+        keep = _top(channel_importance(src, p), block_in_channels(parent, i, j) * e)
+        for name in ("expand_conv.weight", "dw_conv.weight", *_bn("expand_bn"), *_bn("dw_bn")):
+            dst[p + name] = src[p + name][keep].clone()
+        dst[p + "project_conv.weight"] = src[p + "project_conv.weight"][:, keep].clone()
+        for name in (*_bn("project_bn"), *(f"{bn}.num_batches_tracked" for bn in ("expand_bn", "dw_bn", "project_bn"))):
+            dst[p + name] = src[p + name].clone()
+        if p + "se.reduce.weight" in src:
+            expand_w = src[p + "se.expand.weight"][keep]
+            units = _top(expand_w.abs().sum(dim=(0, 2, 3)), make_divisible(len(keep) / 4))
+            dst[p + "se.reduce.weight"] = src[p + "se.reduce.weight"][units][:, keep].clone()
+            dst[p + "se.reduce.bias"] = src[p + "se.reduce.bias"][units].clone()
+            dst[p + "se.expand.weight"] = expand_w[:, units].clone()
+            dst[p + "se.expand.bias"] = src[p + "se.expand.bias"][keep].clone()
+
+
+def channel_importance(state: StateDict, prefix: str, eps: float = 1e-5) -> torch.Tensor:
+    """Importance of each hidden channel of a block (see :class:`PruneExpand`)."""
+    proj = state[prefix + "project_conv.weight"].abs().sum(dim=(0, 2, 3))
+    scale = state[prefix + "dw_bn.weight"].abs() / torch.sqrt(state[prefix + "dw_bn.running_var"] + eps)
+    return proj * scale
+
+
+def _top(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` largest scores, in ascending index order (ties: lower index)."""
+    order = torch.argsort(-scores, stable=True)[:k]
+    return torch.sort(order).values
+
+
+class ShrinkKernel(Morphism):
+    """Shrink a depthwise kernel to its centre. Site ``(stage, block, new_kernel)``."""
+
+    name = "shrink_kernel"
+    function_preserving = False
+
+    def sites(self, genome, space):
+        return [(i, j, k) for i, j, b in _blocks(genome) for k in space.config.kernels if k < b.kernel]
+
+    def child(self, genome, site):
+        i, j, k = site
+        return with_block(genome, i, j, replace(genome.stages[i].blocks[j], kernel=k))
+
+    def transfer(self, parent, site, src, dst):
+        i, j, _ = site
+        key = block_prefix(i, j) + "dw_conv.weight"
+        copy_mapped(src, dst, skip=(key,))
+        old, new = src[key].shape[-1], dst[key].shape[-1]
+        crop = (old - new) // 2
+        dst[key] = src[key][..., crop:crop + new, crop:crop + new].clone()
+
+
+class RemoveSqueezeExcite(Morphism):
+    """Switch squeeze-excite off for a stage (every gate becomes 1). Site ``(stage,)``."""
+
+    name = "remove_se"
+    function_preserving = False
+
+    def sites(self, genome, space):
+        return [(i,) for i, s in enumerate(genome.stages) if s.se]
+
+    def child(self, genome, site):
+        (i,) = site
+        return with_stage(genome, i, replace(genome.stages[i], se=False))
+
+    def transfer(self, parent, site, src, dst):
+        copy_mapped(src, dst)
+
+
+def _bn(name: str) -> tuple[str, ...]:
+    return tuple(f"{name}.{t}" for t in ("weight", "bias", "running_mean", "running_var"))
+
+
+FUNCTION_PRESERVING: tuple[Morphism, ...] = (InsertBlock(), WidenExpand(), GrowKernel(), AddSqueezeExcite())
+APPROXIMATE: tuple[Morphism, ...] = (RemoveBlock(), PruneExpand(), ShrinkKernel(), RemoveSqueezeExcite())
+MORPHISMS: tuple[Morphism, ...] = FUNCTION_PRESERVING + APPROXIMATE

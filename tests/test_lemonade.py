@@ -1,0 +1,114 @@
+"""LEMONADE: density-based selection, morphism children, inherited weights across a restart, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evonas.api import new_search, resume_search
+from evonas.cli import main
+from evonas.config import SearchConfig
+from evonas.problem import Trial
+from evonas.space import MobileNetSpace, SpaceConfig
+from evonas.store import RunStore
+from morphisms import MORPHISMS, MorphismPlan
+from populations.lemonade import Lemonade, inverse_density_probabilities, log_standardize
+
+SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
+MORPHISM_NAMES = {m.name for m in MORPHISMS}
+
+
+def test_isolated_point_is_most_likely_and_values_match_the_formula():
+    params = np.array([[1e3], [1.2e3], [1e6]])  # two neighbours and one isolated network
+    h = 0.5
+    p = inverse_density_probabilities(params, params, bandwidth=h)
+    # by hand: z = standardised log10 values; density = mean of Gaussian kernels of width h
+    logs = np.log10(params[:, 0])
+    z = (logs - logs.mean()) / logs.std()
+    density = np.exp(-((z[:, None] - z[None, :]) ** 2) / (2 * h * h)).mean(axis=1) / (h * np.sqrt(2 * np.pi))
+    expected = (1 / density) / (1 / density).sum()
+    np.testing.assert_allclose(p, expected, rtol=1e-9)
+    # z = (-0.735, -0.679, 1.414); density = (0.5302, 0.5303, 0.2660): the neighbours share
+    # their kernels, the isolated point has only its own (1/3 / (h sqrt(2 pi)) = 0.2660)
+    np.testing.assert_allclose(density, [0.5302, 0.5303, 0.2660], atol=1e-4)
+    np.testing.assert_allclose(p, [0.2504, 0.2504, 0.4991], atol=1e-4)
+    assert np.argmax(p) == 2
+
+
+def test_children_in_sparse_regions_are_preferred():
+    ref = np.array([[1e3, 2e5], [1.1e3, 2.1e5], [1.2e3, 2.3e5], [5e4, 9e6]])
+    queries = np.array([[1.05e3, 2.05e5], [2e4, 3e6]])
+    p = inverse_density_probabilities(ref, queries)
+    assert p[1] > p[0] and p.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(log_standardize(ref, ref).mean(axis=0), 0, atol=1e-12)
+
+
+def _trial(i, genome, acc, params):
+    metrics = {"accuracy": acc, "params": params, "flops": 10 * params}
+    return Trial(i, genome, None, "random", "ok", metrics, np.array([-acc, params]))
+
+
+def test_children_are_morphisms_of_front_members_or_plain_mutations():
+    rng = np.random.default_rng(0)
+    front = [_trial(i, SPACE.sample(rng), 0.5 + 0.1 * i, 1e4 * (i + 1)) for i in range(3)]
+    for morphisms in (MORPHISMS, ()):
+        strategy = Lemonade(n_pc=6, n_ac=3, n_init=1, morphisms=morphisms)
+        strategy.setup(SPACE, 2, np.random.default_rng(1))
+        for t in front:
+            strategy.tell(t)
+        proposals = [strategy.ask() for _ in range(6)]
+        ids = {t.id: t for t in front}
+        for p in proposals:
+            assert p.parent_id in ids
+            SPACE.validate(p.genome)
+            if morphisms:
+                assert isinstance(p.payload, MorphismPlan) and p.operator in MORPHISM_NAMES
+                assert p.payload.parent_genome == ids[p.parent_id].genome
+                assert p.payload.step.genome(p.payload.parent_genome) == p.genome
+            else:
+                assert p.payload is None and p.operator.startswith("mutate_")
+        assert len({p.genome for p in proposals}) == len(proposals)
+
+
+def _config(**kw) -> SearchConfig:
+    base = dict(strategy="lemonade", target="cpu", epochs=0.5, inherit_epochs=0.25, n_init=2, n_pc=4, n_ac=1,
+                batch_size=64, seed=3)
+    return SearchConfig(**{**base, **kw})
+
+
+def test_restart_keeps_front_weights_and_children_inherit_them(tmp_path):
+    run = tmp_path / "run"
+    search = new_search(_config(evaluations=4), run)
+    search.run()
+    front_ids = {t.id for t in search.front()}
+    search.store.close()
+    weights = {int(p.stem) for p in (run / "weights").glob("*.pt")}
+    assert weights == front_ids  # the population's weights survive; others are pruned
+
+    resumed = resume_search(run, evaluations=6)
+    assert {t.id for t in resumed.front()} == front_ids  # population restored from the store
+    child = resumed.step()
+    resumed.store.close()
+    assert child.ok and child.operator in MORPHISM_NAMES and child.parent_id in front_ids
+    assert child.metrics["inherited"] == 1.0 and child.fidelity == 0.25
+    with RunStore.open(run) as store:
+        row = store.candidates()[-1]
+    assert (row.parent_id, row.operator) == (child.parent_id, child.operator)
+
+
+def test_cli_search_lemonade_then_export(tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "onnx"
+    assert main(["search", "--strategy", "lemonade", "--target", "edge-cpu", "--evaluations", "6",
+                 "--epochs", "0.5", "--n-init", "3", "--inherit-epochs", "0.25", "--out", str(run),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["history", str(run), "--format", "json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    children = [r for r in history if r["parent_id"] is not None]
+    assert len(history) == 6 and len(children) == 3
+    assert all(r["operator"] in MORPHISM_NAMES for r in children)
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["models"] and all((out / m["file"]).is_file() for m in manifest["models"])
