@@ -124,7 +124,7 @@ class ImageClassification(Problem):
             return self.train_config.epochs, False
         model.load_state_dict(payload.child_weights(self.space.config, gen))
         if payload.step.function_preserving:
-            train(model, s.x_train, s.y_train, self.train_config, gen, epochs=self.inherit_epochs)
+            train(model, s.x_train, s.y_train, self.train_config, gen, epochs=self.inherit_epochs, finetune=True)
         else:
             teacher = self.build(payload.parent_genome)
             teacher.load_state_dict(payload.parent_weights)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evonas.training import TrainConfig, check_device
+from evonas.training import TrainConfig, check_device, fit
 
 
 @torch.no_grad()
@@ -29,31 +29,18 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor,
 
 
 def distill(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-            generator: torch.Generator, epochs: float, temperature: float = 2.0, alpha: float = 0.7) -> nn.Module:
+            generator: torch.Generator, epochs: float, temperature: float = 2.0, alpha: float = 0.7,
+            finetune: bool = True) -> nn.Module:
     """Fine-tune ``student`` in place for ``epochs`` towards ``teacher``'s logits on ``x``.
 
-    Same optimiser, schedule and shuffling as :func:`evonas.training.train`; returns the student.
+    The student starts from inherited weights, so by default it follows the fine-tune
+    schedule of :func:`evonas.training.train` (see :class:`~evonas.training.TrainConfig`);
+    returns the student.
     """
     device = check_device(config.device)
     soft_targets = teacher_logits(teacher, x, config.device)
-    n = len(x)
-    total_steps = max(1, round(epochs * max(1, -(-n // config.batch_size))))
-    student.to(device, memory_format=torch.channels_last).train()  # as train(): faster depthwise on CPU
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total_steps)
-    step = 0
-    while step < total_steps:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            idx = order[start:start + config.batch_size]
-            if step >= total_steps or len(idx) < 2:  # BatchNorm needs more than one sample
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            batch = x[idx].to(device, memory_format=torch.channels_last)
-            loss = kd_loss(student(batch), soft_targets[idx].to(device), y[idx].to(device),
-                           temperature, alpha)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-    return student
+
+    def loss(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return kd_loss(logits, soft_targets[idx].to(device), y[idx].to(device), temperature, alpha)
+
+    return fit(student, x, loss, config, generator, epochs, finetune)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -43,7 +45,7 @@ def child_model(genome: Genome, state: dict) -> MobileNetLike:
 
 @pytest.mark.parametrize("op", FUNCTION_PRESERVING, ids=lambda op: op.name)
 def test_function_preserving_operators_keep_the_output(op):
-    rng = np.random.default_rng(hash(op.name) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(op.name.encode()))  # str hash() varies per process
     gen = torch.Generator().manual_seed(7)
     x = torch.randn(6, *INPUT, generator=gen)
     checked, worst = 0, 0.0
@@ -137,5 +139,5 @@ def test_distill_pulls_a_student_towards_its_teacher():
             return kd_loss(student(x), teacher(x), y, alpha=1.0).item()
 
     before = gap()
-    distill(student, teacher, x, y, TrainConfig(batch_size=32), gen, epochs=3, alpha=1.0)
+    distill(student, teacher, x, y, TrainConfig(batch_size=32), gen, epochs=3, alpha=1.0, finetune=False)  # a fresh student
     assert gap() < 0.5 * before
