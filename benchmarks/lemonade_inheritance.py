@@ -1,6 +1,6 @@
 """Benchmark: does Lamarckian weight inheritance make LEMONADE cheaper? (not a test)
 
-Runs LEMONADE twice on MNIST (the 10k IDX test images, split into train and validation
+For each of ``--seeds`` seeds, runs LEMONADE twice on MNIST (the 10k IDX test images, split into train and validation
 by seed, the train split subsampled for speed), same seed, same initial population:
 
 * ``inherit``: a child starts from its parent's morphed weights and is fine-tuned for
@@ -10,7 +10,8 @@ by seed, the train split subsampled for speed), same seed, same initial populati
 It records the hypervolume (accuracy vs. FLOPs, scaled by the problem's bounds) against
 the cumulative training epochs of all evaluated candidates, writes both curves to JSON
 and PNG, and reports the fraction of the scratch run's total epochs the inheritance run
-needed to reach the scratch run's final hypervolume (target: at most 1/3).
+needed to reach the scratch run's final hypervolume (target: at most 1/3), per seed and
+its median.
 
     python benchmarks/lemonade_inheritance.py --data ../shared/data/mnist --out benchmarks/results
 """
@@ -24,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from evonas.classification import ImageClassification, Splits, cost_objective
@@ -93,24 +95,45 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, curve in results["runs"].items():
-        ax.step(curve["epochs"], curve["hypervolume"], where="post", label=label)
-    ax.axhline(results["scratch_final_hv"], color="grey", ls=":", lw=1, label="scratch final HV")
-    ax.set_xlabel("cumulative training epochs")
-    ax.set_ylabel("hypervolume (accuracy vs FLOPs)")
-    ax.set_title("LEMONADE on MNIST: weight inheritance vs training from scratch")
-    ax.legend()
+    seeds = results["per_seed"]
+    fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 4), squeeze=False)
+    for ax, r in zip(axes[0], seeds):
+        for label, curve in r["runs"].items():
+            ax.step(curve["epochs"], curve["hypervolume"], where="post", label=label)
+        ax.axhline(r["scratch_final_hv"], color="grey", ls=":", lw=1, label="scratch final HV")
+        ax.axvline(r["scratch_total_epochs"] / 3, color="red", ls="--", lw=1, label="1/3 of scratch epochs")
+        ax.set_xlabel("cumulative training epochs")
+        ax.set_ylabel("hypervolume (accuracy vs FLOPs)")
+        ax.set_title(f"seed {r['seed']}")
+        ax.legend(fontsize=8)
+    fig.suptitle("LEMONADE on MNIST: weight inheritance vs training from scratch")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
+
+
+def compare(args, seed: int) -> dict:
+    """Both runs for one seed, and the epochs the inheritance run needed to reach the scratch run's final HV."""
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
+    runs = {"scratch": run(args, "scratch", 0.0, args.evaluations),
+            "inherit": run(args, "inherit", args.inherit_epochs, args.inherit_evaluations)}
+    target = runs["scratch"]["hypervolume"][-1]
+    reach = epochs_to_reach(runs["inherit"], target)
+    scratch_total = runs["scratch"]["epochs"][-1]
+    return {
+        "seed": seed, "runs": runs, "scratch_final_hv": target,
+        "inherit_final_hv": runs["inherit"]["hypervolume"][-1],
+        "scratch_total_epochs": scratch_total, "inherit_total_epochs": runs["inherit"]["epochs"][-1],
+        "inherit_epochs_to_reach_scratch_final_hv": reach,
+        "fraction_of_scratch_epochs": None if reach is None else reach / scratch_total,
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--evaluations", type=int, default=24, help="candidates of the scratch run")
-    p.add_argument("--inherit-evaluations", type=int, default=36, help="candidates of the inheritance run")
+    p.add_argument("--evaluations", type=int, default=36, help="candidates of the scratch run")
+    p.add_argument("--inherit-evaluations", type=int, default=60, help="candidates of the inheritance run")
     p.add_argument("--epochs", type=float, default=2.0, help="epochs of a candidate trained from scratch")
     p.add_argument("--inherit-epochs", type=float, default=0.5, help="fine-tune epochs of an inheriting child")
     p.add_argument("--train-size", type=int, default=2000, help="training images kept after the split")
@@ -121,27 +144,25 @@ def main() -> None:
     p.add_argument("--n-init", type=int, default=4)
     p.add_argument("--n-pc", type=int, default=8)
     p.add_argument("--n-ac", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=3, help="independent pairs of runs, seeds 0..K-1")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    runs = {"scratch": run(args, "scratch", 0.0, args.evaluations),
-            "inherit": run(args, "inherit", args.inherit_epochs, args.inherit_evaluations)}
-    target = runs["scratch"]["hypervolume"][-1]
-    reach = epochs_to_reach(runs["inherit"], target)
-    scratch_total = runs["scratch"]["epochs"][-1]
+    per_seed = [compare(args, seed) for seed in range(args.seeds)]
+    fractions = [r["fraction_of_scratch_epochs"] for r in per_seed]
+    reached = [f for f in fractions if f is not None]
     results = {
-        "settings": vars(args), "runs": runs, "scratch_final_hv": target,
-        "inherit_final_hv": runs["inherit"]["hypervolume"][-1],
-        "scratch_total_epochs": scratch_total, "inherit_total_epochs": runs["inherit"]["epochs"][-1],
-        "inherit_epochs_to_reach_scratch_final_hv": reach,
-        "fraction_of_scratch_epochs": None if reach is None else reach / scratch_total,
+        "settings": vars(args), "per_seed": per_seed, "fractions": fractions,
+        "median_fraction_of_scratch_epochs": float(np.median([np.inf if f is None else f for f in fractions])),
+        "seeds_reaching_scratch_hv": len(reached),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "lemonade_inheritance.json").write_text(json.dumps(results, indent=2))
     plot(results, out / "lemonade_inheritance.png")
-    print(json.dumps({k: v for k, v in results.items() if k not in ("runs", "settings")}, indent=2))
+    summary = [{k: v for k, v in r.items() if k != "runs"} for r in per_seed]
+    print(json.dumps({"per_seed": summary, "fractions": fractions,
+                      "median_fraction_of_scratch_epochs": results["median_fraction_of_scratch_epochs"]}, indent=2))
 
 
 if __name__ == "__main__":
