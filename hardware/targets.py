@@ -34,7 +34,8 @@ class TimingProtocol:
             a window is within ``settle_tolerance`` of the previous window's.
         settle_tolerance: relative tolerance for settling.
         repeats_min: timed runs, at least.
-        min_seconds: keep timing until this much time is spent (up to ``repeats_max``).
+        min_seconds: keep timing until this much time is spent (up to ``repeats_max``); a
+            machine's speed drifts by a few percent over seconds, so a longer window repeats better.
         repeats_max: timed runs, at most.
         outlier_iqr: samples above Q3 + ``outlier_iqr`` x IQR are dropped as outliers.
     """
@@ -44,7 +45,7 @@ class TimingProtocol:
     settle_window: int = 5
     settle_tolerance: float = 0.05
     repeats_min: int = 30
-    min_seconds: float = 0.2
+    min_seconds: float = 1.0
     repeats_max: int = 1000
     outlier_iqr: float = 3.0
 
