@@ -46,6 +46,11 @@ def _pls(cfg: SearchConfig) -> Strategy:
     return ParetoLocalSearch()
 
 
+def _spls(cfg: SearchConfig) -> Strategy:
+    from populations.surrogate_pls import SurrogateParetoLocalSearch
+    return SurrogateParetoLocalSearch()
+
+
 def _bounded(cfg: SearchConfig) -> Strategy:
     from populations.bounded import BoundedEvolution
     return BoundedEvolution()
@@ -62,6 +67,7 @@ STRATEGIES: dict[str, Callable[[SearchConfig], Strategy]] = {
     "de": _de,
     "nsga2": _nsga2,
     "pls": _pls,
+    "spls": _spls,
     "bounded": _bounded,
     "lemonade": _lemonade,
 }
