@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data next to the checkout, or wherever EVONAS_SHARED_DATA points
+SHARED_DATA = Path(os.environ.get("EVONAS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def shared_data(sub: str) -> Path:
     """Path to ``../shared/data/<sub>``; skips the test with a reason when absent."""
     path = SHARED_DATA / sub
     if not path.exists():
-        pytest.skip(f"shared data not found at {path}; CI provides ../shared/data")
+        pytest.skip(f"shared data not found at {path}; CI provides ../shared/data (or set EVONAS_SHARED_DATA)")
     return path
 
 
