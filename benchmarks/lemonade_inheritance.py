@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evonas.classification import ImageClassification, Splits, cost_objective
-from evonas.data import load_dataset
-from evonas.driver import MaxEvaluations, Search
-from evonas.space import MobileNetSpace, SpaceConfig
-from evonas.store import RunStore
-from evonas.training import TrainConfig
+from evonas.mobilenet.problem import ImageClassification, Splits, cost_objective
+from evonas.mobilenet.data import load_dataset
+from evonas.engine.driver import MaxEvaluations, Search
+from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
+from evonas.engine.store import RunStore
+from evonas.mobilenet.training import TrainConfig
 from hardware.targets import get_target
 from populations.lemonade import Lemonade
 

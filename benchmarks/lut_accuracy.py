@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from evonas.builder import build
-from evonas.space import MobileNetSpace, SpaceConfig
+from evonas.mobilenet.builder import build
+from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from hardware.lut import LatencyTable, build_table, entry_protocol, genome_layers
 from hardware.targets import get_target
 

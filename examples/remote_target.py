@@ -73,7 +73,7 @@ class RemoteOnnxTarget(ExternalTarget):
 
 def main() -> None:
     from evonas.cli.profile_cmd import parse_input_shape, profile_one
-    from evonas.space import MobileNetSpace, SpaceConfig
+    from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 
     import numpy as np
 

@@ -1,6 +1,6 @@
 """GPU targets: ``gpu`` (torch on CUDA, timed with CUDA events) and ``onnx-gpu`` (ONNX Runtime's CUDA provider).
 
-Both refuse to be created without a usable device (:class:`~evonas.errors.UserError`
+Both refuse to be created without a usable device (:class:`~evonas.core.errors.UserError`
 with one line saying what is missing), so a search never silently times the CPU instead.
 """
 
@@ -12,7 +12,7 @@ from typing import Callable
 import onnxruntime as ort
 import torch
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 from hardware.targets import InferenceProfile, LatencyMeasurement, OnnxRuntimeCPU, Target, TimingProtocol, time_runs
 
 CUDA_PROVIDER = "CUDAExecutionProvider"

@@ -32,9 +32,9 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from evonas.builder import InvertedResidual, MobileNetLike, SqueezeExcite, build, init_weights, make_divisible
-from evonas.errors import UserError
-from evonas.space import Genome, MobileNetSpace, SpaceConfig
+from evonas.mobilenet.builder import InvertedResidual, MobileNetLike, SqueezeExcite, build, init_weights, make_divisible
+from evonas.core.errors import UserError
+from evonas.mobilenet.space import Genome, MobileNetSpace, SpaceConfig
 from hardware.fingerprint import differences, environment_fingerprint
 from hardware.onnx_io import OPSET
 from hardware.targets import LatencyMeasurement, OnnxRuntimeCPU, Target, TimingProtocol, get_target
@@ -81,7 +81,7 @@ class StemSpec:
 
 @dataclass(frozen=True)
 class BlockSpec:
-    """One :class:`~evonas.builder.InvertedResidual` at a given input resolution."""
+    """One :class:`~evonas.mobilenet.builder.InvertedResidual` at a given input resolution."""
 
     in_ch: int
     out_ch: int
@@ -117,7 +117,7 @@ class BlockSpec:
 
 
 class _Head(nn.Module):
-    """Global average pool + linear classifier, as in :class:`~evonas.builder.MobileNetLike`."""
+    """Global average pool + linear classifier, as in :class:`~evonas.mobilenet.builder.MobileNetLike`."""
 
     def __init__(self, in_ch: int, classes: int):
         super().__init__()
@@ -167,7 +167,7 @@ def output_shape_of(spec: LayerSpec) -> tuple[int, ...]:
 # -- a network as layers ---------------------------------------------------------------------------
 def genome_layers(genome: Genome, config: SpaceConfig, input_shape: tuple[int, int, int],
                   num_classes: int) -> list[LayerSpec]:
-    """The layers of ``genome`` built by :func:`evonas.builder.build` at ``input_shape``."""
+    """The layers of ``genome`` built by :func:`evonas.mobilenet.builder.build` at ``input_shape``."""
     c, h, w = input_shape
     layers: list[LayerSpec] = [StemSpec(c, genome.stem, config.stem_stride, h, w)]
     h, w, ch = _out(h, config.stem_stride), _out(w, config.stem_stride), genome.stem
@@ -181,7 +181,7 @@ def genome_layers(genome: Genome, config: SpaceConfig, input_shape: tuple[int, i
 
 
 def model_layers(model: MobileNetLike, input_shape: tuple[int, int, int]) -> list[LayerSpec]:
-    """The layers of a built :class:`~evonas.builder.MobileNetLike` (same as :func:`genome_layers`)."""
+    """The layers of a built :class:`~evonas.mobilenet.builder.MobileNetLike` (same as :func:`genome_layers`)."""
     c, h, w = input_shape
     conv = model.stem[0]
     stride = conv.stride[0]

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import yaml
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 
 # OFA-MobileNetV3 width 1.2: per stage output width, first-block stride, SE and h-swish flags.
 STAGE_WIDTHS = (32, 48, 96, 136, 192)

@@ -18,7 +18,7 @@ import psutil
 import torch
 from torch import nn
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 from hardware.memory import peak_memory_mb_onnx, peak_memory_mb_torch
 from hardware.onnx_io import to_onnx
 

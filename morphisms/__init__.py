@@ -1,7 +1,7 @@
 """Network morphisms: operators mapping (genome, trained weights) to (child genome, child weights).
 
 See :mod:`morphisms.base` for the abstraction, :mod:`morphisms.operators` for the
-operators of the MobileNetV3-like space and :mod:`morphisms.repair` for distillation.
+operators of the MobileNetV3-like space and :mod:`evonas.mobilenet.distill` for distillation.
 """
 
 from morphisms.base import Morphism, MorphismPlan, MorphismStep

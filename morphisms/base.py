@@ -3,7 +3,7 @@
 A :class:`Morphism` is an operator *type* ("grow a depthwise kernel"). Where it can act on a
 genome is a list of *sites* (stage, block, new value, ...); a :class:`MorphismStep` is one
 operator bound to one site, so it is fully determined and can travel inside a
-:class:`~evonas.problem.Proposal` as data. A step has two forms:
+:class:`~evonas.core.problem.Proposal` as data. A step has two forms:
 
 * the genome form, :meth:`MorphismStep.genome`, used as a plain mutation wherever there are
   no weights (benchmark tables, or a parent whose weights are gone);
@@ -22,8 +22,8 @@ from typing import Any, Callable, ClassVar, Hashable, Mapping
 import numpy as np
 import torch
 
-from evonas.builder import MobileNetLike, init_weights
-from evonas.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
+from evonas.mobilenet.builder import MobileNetLike, init_weights
+from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
 
 StateDict = dict[str, torch.Tensor]
 
@@ -135,6 +135,11 @@ class MorphismPlan:
 
     def with_weights(self, state_dict: StateDict) -> "MorphismPlan":
         return replace(self, parent_weights=state_dict)
+
+    @property
+    def function_preserving(self) -> bool:
+        """Whether the child computes exactly the parent's function (else it needs distillation)."""
+        return self.step.function_preserving
 
     def child_weights(self, config: SpaceConfig, generator: torch.Generator) -> StateDict:
         """The child's inherited weights (requires :attr:`parent_weights`)."""

@@ -4,7 +4,7 @@ Function-preserving (the child computes exactly the parent's function in eval mo
 :class:`InsertBlock`, :class:`WidenExpand`, :class:`GrowKernel`, :class:`AddSqueezeExcite`.
 
 Approximate, shrinking (the child is close to the parent and is repaired by a short
-distillation from the parent, :func:`morphisms.repair.distill`): :class:`RemoveBlock`,
+distillation from the parent, :func:`evonas.mobilenet.distill.distill`): :class:`RemoveBlock`,
 :class:`PruneExpand`, :class:`ShrinkKernel`, :class:`RemoveSqueezeExcite`.
 
 Sites are plain tuples so that a :class:`~morphisms.base.MorphismStep` is hashable and
@@ -17,8 +17,8 @@ from dataclasses import replace
 
 import torch
 
-from evonas.builder import make_divisible
-from evonas.space import Block, Genome, MobileNetSpace
+from evonas.mobilenet.builder import make_divisible
+from evonas.mobilenet.space import Block, Genome, MobileNetSpace
 from morphisms.base import (Morphism, StateDict, block_in_channels, block_prefix, copy_mapped,
                             is_identity_shaped, with_block, with_stage)
 

@@ -7,8 +7,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from evonas.problem import Proposal, Trial
-from populations.archive import crowding_distance, pareto_rank
+from evonas.core.problem import Proposal, Trial
+from evonas.core.pareto import crowding_distance, pareto_rank
 from populations.base import Strategy
 
 
@@ -22,7 +22,7 @@ class HasNeighbours(Protocol):
 class AgingEvolution(Strategy):
     """Regularized evolution with a Pareto tournament.
 
-    The population is the ``population_size`` most recent successful trials (a FIFO: the
+    The population is the ``population`` most recent successful trials (a FIFO: the
     oldest dies when a child arrives). Until it is full, proposals are random. Afterwards a
     tournament draws ``sample_size`` members without replacement; members are ranked over
     the whole population by constrained Pareto rank, then by crowding distance, and the
@@ -35,21 +35,21 @@ class AgingEvolution(Strategy):
     mutation landing on a seen genome is redrawn up to ``max_retries`` times.
 
     Args:
-        population_size: P, the number of living individuals.
+        population: P, the number of living individuals.
         sample_size: S, the tournament size.
         max_retries: redraws of a mutation (or tournaments) that land on seen genomes.
     """
 
     name = "aging"
 
-    def __init__(self, population_size: int = 50, sample_size: int = 10, max_retries: int = 10):
-        self.population_size = population_size
+    def __init__(self, population: int = 10, sample_size: int = 3, max_retries: int = 10):
+        self.population = population
         self.sample_size = sample_size
         self.max_retries = max_retries
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
-        self.population_: deque[Trial] = deque(maxlen=self.population_size)
+        self.population_: deque[Trial] = deque(maxlen=self.population)
         self.seen_: set = set()
         self.asked_ = 0
         self._ranking = None
@@ -57,7 +57,7 @@ class AgingEvolution(Strategy):
 
     def ask(self) -> Proposal:
         self.asked_ += 1
-        if self.asked_ <= self.population_size or len(self.population_) < 2:
+        if self.asked_ <= self.population or len(self.population_) < 2:
             return Proposal(self._unseen(lambda: self.space_.sample(self.rng_)), None, "random")
         if self._neighbourly:
             return self._neighbour_child()

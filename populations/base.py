@@ -12,8 +12,9 @@ import abc
 
 import numpy as np
 
-from evonas.objectives import Constraint
-from evonas.problem import Problem, Proposal, SearchSpace, Trial
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint
+from evonas.core.problem import Problem, Proposal, SearchSpace, Trial
 
 
 class Strategy(abc.ABC):
@@ -24,6 +25,14 @@ class Strategy(abc.ABC):
     """
 
     name: str = "strategy"
+    max_objectives: int | None = None
+    """The most objectives this strategy handles (``None``: any number)."""
+
+    def check(self, n_objectives: int) -> None:
+        """Raise :class:`~evonas.core.errors.UserError` at start-up if ``n_objectives`` is too many."""
+        if self.max_objectives is not None and n_objectives > self.max_objectives:
+            raise UserError(f"strategy {type(self).__name__} handles at most {self.max_objectives} objectives, "
+                            f"the search has {n_objectives}; choose another strategy")
 
     def setup(self, space: SearchSpace, n_objectives: int, rng: np.random.Generator) -> None:
         """Bind the strategy to a space and a generator; called once by the driver."""
@@ -35,14 +44,14 @@ class Strategy(abc.ABC):
         """Optional hook, called by the driver before :meth:`setup`: the problem being searched.
 
         For strategies that need training-free metrics of candidates before proposing them
-        (:meth:`~evonas.problem.Problem.cheap_metrics`); the default ignores it.
+        (:meth:`~evonas.core.problem.Problem.cheap_metrics`); the default ignores it.
         """
 
     def constrain(self, constraints: tuple[Constraint, ...]) -> None:
         """Optional hook, called by the driver before :meth:`setup`: the search's constraints.
 
         For strategies that concentrate the search near a bound or screen candidates with
-        :meth:`~evonas.problem.Problem.cheap_metrics`; the default ignores it (every trial
+        :meth:`~evonas.core.problem.Problem.cheap_metrics`; the default ignores it (every trial
         still carries its ``violation``).
         """
 

@@ -4,7 +4,7 @@ With a bound on a cost, only the best feasible network matters and it lies just 
 bound, so a Pareto front spread over the whole cost range wastes evaluations. This strategy
 keeps an elite of the best feasible trials on the unconstrained objective and proposes their
 children, and it screens candidates with the problem's training-free metrics
-(:meth:`~evonas.problem.Problem.cheap_metrics`, e.g. a latency lookup table) so that no
+(:meth:`~evonas.core.problem.Problem.cheap_metrics`, e.g. a latency lookup table) so that no
 evaluation is spent on a network known to break the bound -- as OFA's own evolutionary
 search does with its latency table, but with bounded redraws instead of an unbounded loop.
 
@@ -30,8 +30,8 @@ from typing import Callable
 
 import numpy as np
 
-from evonas.objectives import Constraint
-from evonas.problem import Problem, Proposal, Trial
+from evonas.core.objectives import Constraint
+from evonas.core.problem import Problem, Proposal, Trial
 from populations.base import Strategy
 from populations.surrogate import OneHotRidge
 

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from evonas.problem import Proposal, Trial
-from populations.archive import rank_and_crowding
+from evonas.core.problem import Proposal, Trial
+from evonas.core.pareto import rank_and_crowding
 from populations.base import Strategy
 
 
 class DifferentialEvolution(Strategy):
     """DE rand/1/bin on the continuous encoding, with (mu + lambda) rank-and-crowding survival.
 
-    The first ``population_size`` proposals are random vectors. Afterwards each child is
+    The first ``population`` proposals are random vectors. Afterwards each child is
     built for the next target vector x_i in turn: mutant = x_r1 + F (x_r2 - x_r3) with
     r1, r2, r3 distinct and different from i; values leaving [0, 1] are redrawn uniformly
     (DE-NAS's boundary rule); binomial crossover with x_i takes each mutant position with
-    probability ``crossover_rate`` and at least one. When ``population_size`` children
-    have been told, parents and children compete and the best ``population_size``
+    probability ``crossover_rate`` and at least one. When ``population`` children
+    have been told, parents and children compete and the best ``population``
     survive. A child decoding to a genome already proposed is rebuilt (new r1, r2, r3)
     up to ``max_retries`` times, so evaluations are rarely spent on known points.
 
     Args:
-        population_size: number of vectors in the population (at least 4).
+        population: number of vectors in the population (at least 4).
         mutation_factor: F, the scale of the difference vector.
         crossover_rate: CR, the probability of taking a mutant position.
         max_retries: rebuilds of a child that repeats a known genome.
@@ -36,9 +36,9 @@ class DifferentialEvolution(Strategy):
 
     name = "de"
 
-    def __init__(self, population_size: int = 20, mutation_factor: float = 0.5, crossover_rate: float = 0.5,
+    def __init__(self, population: int = 10, mutation_factor: float = 0.5, crossover_rate: float = 0.5,
                  max_retries: int = 10):
-        self.population_size = max(4, population_size)
+        self.population = max(4, population)
         self.mutation_factor = mutation_factor
         self.crossover_rate = crossover_rate
         self.max_retries = max_retries
@@ -60,7 +60,7 @@ class DifferentialEvolution(Strategy):
 
     def ask(self) -> Proposal:
         self.asked_ += 1
-        if self.asked_ <= self.population_size or len(self.population_) < 4:
+        if self.asked_ <= self.population or len(self.population_) < 4:
             vector, operator = self._unseen(lambda: self.rng_.random(len(self.cardinalities_))), "random"
         else:
             target = self.target_ % len(self.population_)
@@ -99,16 +99,16 @@ class DifferentialEvolution(Strategy):
             del self.pending_[trial.genome]
         if not trial.ok:
             return
-        if len(self.population_) < self.population_size and not self.offspring_:
+        if len(self.population_) < self.population and not self.offspring_:
             self.population_.append((vector, trial))
             return
         self.offspring_.append((vector, trial))
-        if len(self.offspring_) >= self.population_size:
+        if len(self.offspring_) >= self.population:
             self._survive()
 
     def _survive(self) -> None:
         pool = self.population_ + self.offspring_
         rank, crowd = rank_and_crowding(np.array([t.values for _, t in pool]), np.array([t.violation for _, t in pool]))
         order = np.lexsort((-crowd, rank))
-        self.population_ = [pool[i] for i in order[:self.population_size]]
+        self.population_ = [pool[i] for i in order[:self.population]]
         self.offspring_ = []

@@ -12,7 +12,7 @@ One generation of Algorithm 1 of the paper, with P the current Pareto front:
    P and the children.
 
 Cheap objectives (parameters, FLOPs, latency) come from the problem without training
-(:meth:`~evonas.problem.Problem.cheap_metrics`). They are compared on a log scale (costs
+(:meth:`~evonas.core.problem.Problem.cheap_metrics`). They are compared on a log scale (costs
 span orders of magnitude), standardised per objective over P, with a Gaussian kernel whose
 bandwidth follows Scott's rule unless given.
 """
@@ -25,10 +25,10 @@ from typing import Sequence
 import numpy as np
 from sklearn.neighbors import KernelDensity
 
-from evonas.problem import Problem, Proposal, Trial
+from evonas.core.problem import Problem, Proposal, Trial
 from morphisms.base import Morphism, MorphismPlan
 from morphisms.operators import MORPHISMS
-from populations.archive import ParetoArchive
+from evonas.core.pareto import ParetoArchive
 from populations.base import Strategy
 
 DEFAULT_CHEAP = ("params", "flops")

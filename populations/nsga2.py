@@ -20,7 +20,7 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.problems.static import StaticProblem
 
-from evonas.problem import Proposal, Trial
+from evonas.core.problem import Proposal, Trial
 from populations.base import Strategy
 
 _FAILED = 1e12  # objective value pymoo sees for a failed candidate
@@ -37,20 +37,20 @@ class PymooNSGA2(Strategy):
     outside pymoo's population.
 
     Args:
-        population_size: NSGA-II's population (and offspring) size.
+        population: NSGA-II's population (and offspring) size.
     """
 
     name = "nsga2"
 
-    def __init__(self, population_size: int = 20):
-        self.population_size = population_size
+    def __init__(self, population: int = 10):
+        self.population = population
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
         cards = np.asarray(space.cardinalities())
         self.problem_ = PymooProblem(n_var=len(cards), n_obj=n_objectives, n_ieq_constr=1,
                                      xl=np.zeros(len(cards)), xu=cards - 1, vtype=int)
-        self.algorithm_ = NSGA2(pop_size=self.population_size, sampling=IntegerRandomSampling(),
+        self.algorithm_ = NSGA2(pop_size=self.population, sampling=IntegerRandomSampling(),
                                 crossover=SBX(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
                                 mutation=PM(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
                                 eliminate_duplicates=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evonas.problem import Proposal, Trial
+from evonas.core.problem import Proposal, Trial
 from populations.aging import HasNeighbours
-from populations.archive import ParetoArchive, rank_and_crowding
+from evonas.core.pareto import ParetoArchive, rank_and_crowding
 from populations.base import Strategy
 
 

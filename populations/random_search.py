@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evonas.problem import Proposal, Trial
+from evonas.core.problem import Proposal, Trial
 from populations.base import Strategy
 
 

@@ -1,6 +1,6 @@
 """A cheap accuracy surrogate for strategies: ridge regression on one-hot encoded genomes.
 
-Any :class:`~evonas.problem.SearchSpace` encodes a genome as a fixed-length integer vector
+Any :class:`~evonas.core.problem.SearchSpace` encodes a genome as a fixed-length integer vector
 with :meth:`cardinalities` choices per position; one-hot features of that vector make a
 linear model of the additive effect of every choice. On the OFA and NB201 tables such a
 model ranks the children of good networks with a Spearman correlation near 0.85-0.9 after a

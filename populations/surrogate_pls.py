@@ -3,7 +3,7 @@
 Each proposal is chosen among many unseen candidates: the children (neighbours, or a fixed
 set of mutations) of the members of the front found so far, plus a reservoir of random
 genomes. Every candidate gets an objective vector: the exact value of each objective the
-problem knows without training (:meth:`~evonas.problem.Problem.cheap_metrics`, e.g. a
+problem knows without training (:meth:`~evonas.core.problem.Problem.cheap_metrics`, e.g. a
 measured latency), and for the others the optimistic prediction ``mean - beta * std``
 (minimisation form) of a Gaussian process fitted on the trials told so far. The candidate
 with the largest hypervolume improvement over the front is proposed; when no candidate
@@ -18,10 +18,10 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import ThreadpoolController
 
-from evonas.objectives import Constraint
-from evonas.problem import Problem, Proposal, SearchSpace, Trial
+from evonas.core.objectives import Constraint
+from evonas.core.problem import Problem, Proposal, SearchSpace, Trial
 from populations.aging import HasNeighbours
-from populations.archive import ParetoArchive, hypervolume, pareto_rank, rank_and_crowding
+from evonas.core.pareto import ParetoArchive, hypervolume, pareto_rank, rank_and_crowding
 from populations.base import Strategy
 
 _blas: ThreadpoolController | None = None
@@ -207,12 +207,18 @@ class SurrogateParetoLocalSearch(Strategy):
         n_mutants: mutations drawn per parent on spaces without ``neighbours``.
         beta: optimism: standard deviations subtracted from predicted objectives.
         max_retries: tournaments, or redraws of a random genome, before giving up on unseen ones.
+        productive: prefer parents with at least one child predicted to improve the hypervolume.
+        model: keyword options of each objective's :class:`ObjectiveModel` (Python API only).
+        vns: on spaces listing neighbours, move on to the neighbours' neighbours once all neighbours were proposed.
+        max_ring: the most genomes sampled from a ring of neighbours' neighbours.
+        escape: when no neighbour is predicted to improve the front, look one ring further out.
+        escape_beta: the optimism (``beta``) used when scoring that further ring.
     """
 
     name = "spls"
 
     def __init__(self, n_init: int = 10, tournament_size: int = 2, n_mutants: int = 24, beta: float = 0.5,
-                 max_retries: int = 10, steps: int = 1, productive: bool = False, model: dict | None = None,
+                 max_retries: int = 10, productive: bool = False, model: dict | None = None,
                  vns: bool = False, max_ring: int = 256, escape: bool = False, escape_beta: float = 0.0):
         self.escape_beta = escape_beta
         self.escape = escape
@@ -220,7 +226,6 @@ class SurrogateParetoLocalSearch(Strategy):
         self.max_ring = max_ring
         self.model = dict(model or {})
         self.productive = productive
-        self.steps = steps
         self.n_init = n_init
         self.tournament_size = tournament_size
         self.n_mutants = n_mutants

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from evonas.errors import UserError
-from evonas.objectives import Constraint, Direction, Objective, to_min_vector
-from evonas.problem import Trial
-from populations.archive import ParetoArchive, hypervolume, rank_and_crowding
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint, Direction, Objective, to_min_vector
+from evonas.core.problem import Trial
+from evonas.core.pareto import ParetoArchive, hypervolume, rank_and_crowding
 
 
 def _trial(i, values, violation=0.0, status="ok"):

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from evonas.benchmark import hv_gap
+from evonas.api.compare import hv_gap
 from evonas.benchmarks.nb201 import N_CELLS, OPS, Cell, NB201Problem, NB201Space, parse_cell
 from evonas.benchmarks.ofa import OFAProblem
 from evonas.cli import main
-from evonas.errors import UserError
-from evonas.objectives import Constraint
-from evonas.problem import Proposal
-from evonas.store import RunStore
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint
+from evonas.core.problem import Proposal
+from evonas.engine.store import RunStore
 from conftest import shared_data
 
 ARCH0 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
@@ -86,7 +86,7 @@ def test_hv_gap_hand_checked():
     found = np.array([[2.0, 2.0], [1.0, 3.0]])
     assert hv_gap(found, lower, upper, 0.3125 + 0.0625) == pytest.approx(1 - 0.3125 / 0.375)
     # (1, 2) scaled = (0.25, 0.5) dominates both: HV = 0.75*0.5 = 0.375, the reference
-    from populations.archive import hypervolume
+    from evonas.core.pareto import hypervolume
     assert hypervolume(true_front, lower, upper) == pytest.approx(0.375)
     assert hv_gap(np.empty((0, 2)), lower, upper, 0.375) == 1.0
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from conftest import shared_data
 from evonas.benchmarks.nb201 import NB201Problem
-from evonas.driver import MaxEvaluations, Search
-from evonas.objectives import Constraint
+from evonas.engine.driver import MaxEvaluations, Search
+from evonas.core.objectives import Constraint
 from populations.bounded import BoundedEvolution
 from populations.random_search import RandomSearch
 

@@ -1,4 +1,4 @@
-"""Tests for evonas.data: loaders for every accepted format, validation and the split."""
+"""Tests for evonas.mobilenet.data: loaders for every accepted format, validation and the split."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evonas.data import (Dataset, embedded_default, load_cifar10, load_dataset, load_idx,
+from evonas.mobilenet.data import (Dataset, embedded_default, load_cifar10, load_dataset, load_idx,
                          load_image_folder, load_npz)
-from evonas.errors import DataError
+from evonas.core.errors import DataError
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -308,7 +308,7 @@ def test_split_disjoint_and_covering() -> None:
 
 
 def test_split_rejects_bad_fraction() -> None:
-    from evonas.errors import UserError
+    from evonas.core.errors import UserError
 
     data = embedded_default()
     with pytest.raises(UserError, match="val_fraction"):

@@ -13,9 +13,9 @@ import psutil
 import pytest
 import torch
 
-from evonas.builder import build
-from evonas.errors import UserError
-from evonas.space import MobileNetSpace, SpaceConfig
+from evonas.mobilenet.builder import build
+from evonas.core.errors import UserError
+from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from hardware.external import CallableTarget
 from hardware.fingerprint import differences, environment_fingerprint
 from hardware.onnx_io import to_onnx

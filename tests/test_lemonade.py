@@ -10,9 +10,9 @@ import pytest
 from evonas.api import new_search, resume_search
 from evonas.cli import main
 from evonas.config import SearchConfig
-from evonas.problem import Trial
-from evonas.space import MobileNetSpace, SpaceConfig
-from evonas.store import RunStore
+from evonas.core.problem import Trial
+from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
+from evonas.engine.store import RunStore
 from morphisms import MORPHISMS, MorphismPlan
 from populations.lemonade import Lemonade, inverse_density_probabilities, log_standardize
 

@@ -10,11 +10,11 @@ import onnx
 import pytest
 import torch
 
-from evonas.builder import build
+from evonas.mobilenet.builder import build
 from evonas.cli import main
-from evonas.errors import UserError
-from evonas.space import MobileNetSpace, SpaceConfig
-from evonas.store import RunStore
+from evonas.core.errors import UserError
+from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
+from evonas.engine.store import RunStore
 from hardware.lut import (LatencyTable, PredictedLatency, build_table, entry_protocol, fit_correction,
                           genome_layers, layers_to_onnx, model_layers, space_layers)
 from hardware.ofa_lut import load_ofa_table, ofa_latency_ms, ofa_table_path

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from evonas.builder import MobileNetLike, build
-from evonas.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
-from evonas.training import TrainConfig, train
+from evonas.mobilenet.builder import MobileNetLike, build
+from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
+from evonas.mobilenet.training import TrainConfig, train
 from morphisms import APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, MorphismPlan
 from morphisms.operators import PruneExpand, channel_importance
-from morphisms.repair import distill, kd_loss
+from evonas.mobilenet.distill import distill, kd_loss
 
 SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
 INPUT = (1, 8, 8)

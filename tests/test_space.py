@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from evonas.builder import build
-from evonas.errors import UserError
-from evonas.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage, parse_genome
+from evonas.mobilenet.builder import build
+from evonas.core.errors import UserError
+from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage, parse_genome
 
 SPACE = MobileNetSpace(SpaceConfig())
 
@@ -76,7 +76,7 @@ def test_builder_initialisation_is_seeded():
 
 
 def test_largest_genome_is_in_space_and_biggest():
-    from hardware.metrics import count_params
+    from evonas.mobilenet.costs import count_params
     big = SPACE.largest()
     SPACE.validate(big)
     p_big = count_params(build(big, SPACE.config, (3, 16, 16), 10))

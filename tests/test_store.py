@@ -3,8 +3,8 @@ import sqlite3
 import pytest
 import torch
 
-from evonas.errors import UserError
-from evonas.store import CandidateRow, RunStore
+from evonas.core.errors import UserError
+from evonas.engine.store import CandidateRow, RunStore
 
 
 def _row(i, status="ok", **kw):

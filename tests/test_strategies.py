@@ -9,7 +9,7 @@ import pytest
 
 from evonas.api import STRATEGIES, make_problem, make_strategy, search_constraints
 from evonas.config import SearchConfig
-from evonas.driver import MaxEvaluations, Search
+from evonas.engine.driver import MaxEvaluations, Search
 from conftest import shared_data
 
 BUDGET = {"nb201": 60, "ofa": 50}

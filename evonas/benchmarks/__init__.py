@@ -4,6 +4,6 @@
 - :mod:`evonas.benchmarks.ofa`: the OFA MobileNetV3 space with OFA's MLP accuracy predictor
   and the Samsung Note10 latency lookup tables.
 
-Both are ordinary :class:`~evonas.problem.Problem` objects: the driver, strategies and run
+Both are ordinary :class:`~evonas.core.problem.Problem` objects: the driver, strategies and run
 store do not know they face a benchmark.
 """

@@ -7,8 +7,8 @@ one row per cell (``../shared/data/nb201/nb201_table.csv``, or HELP's
 ``nb201_latency_ms__help.csv``); rows are matched to cells by their arch string, so any
 table holding all 15,625 cells works, in any row order.
 
-:class:`NB201Problem` maximises one accuracy column and minimises one cost column, each
-chosen by name; the cost column may come from a second table (``cost_table``). Metrics are
+:class:`NB201Problem` maximises one accuracy column and minimises one or more cost columns,
+each chosen by name; cost columns may come from a second table (``cost_table``). Metrics are
 reported under the column names.
 """
 
@@ -23,10 +23,10 @@ from typing import Sequence
 
 import numpy as np
 
-from evonas.errors import DataError, UserError
-from evonas.objectives import Constraint, Objective
-from evonas.problem import Evaluation, Problem, Proposal
-from populations.archive import hypervolume
+from evonas.core.errors import DataError, UserError
+from evonas.core.objectives import Constraint, Objective
+from evonas.core.problem import Evaluation, Problem, Proposal
+from evonas.core.pareto import hypervolume
 from pymoo.util.nds.non_dominated_sorting import find_non_dominated
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -157,52 +157,80 @@ def load_table(path: str | Path) -> Table:
 
 
 class NB201Problem(Problem):
-    """Maximise ``accuracy_column``, minimise ``cost_column``: two columns of NB201 tables.
+    """Maximise ``accuracy_column`` and minimise one or more cost columns of NB201 tables.
 
     Args:
         accuracy: the accuracy of every cell, indexed by :attr:`Cell.code`.
-        cost: the cost of every cell, indexed by :attr:`Cell.code`.
+        costs: the costs of every cell, shape (15625, m), rows indexed by :attr:`Cell.code`.
         accuracy_column: the name the accuracy is reported under.
-        cost_column: the name the cost is reported under.
+        cost_columns: the names the costs are reported under (m of them).
         source: a JSON-able description of where the columns came from.
     """
 
-    def __init__(self, accuracy: np.ndarray, cost: np.ndarray, accuracy_column: str, cost_column: str,
-                 source: dict | None = None):
+    def __init__(self, accuracy: np.ndarray, costs: np.ndarray, accuracy_column: str,
+                 cost_columns: Sequence[str], source: dict | None = None):
         self.space = NB201Space()
-        self.objectives = (Objective.maximize(accuracy_column), Objective.minimize(cost_column))
-        self.accuracy, self.cost = accuracy, cost
-        self.accuracy_column, self.cost_column = accuracy_column, cost_column
+        self.cost_columns = tuple(cost_columns)
+        self.objectives = (Objective.maximize(accuracy_column), *(Objective.minimize(c) for c in self.cost_columns))
+        self.accuracy, self.costs = accuracy, np.asarray(costs, float).reshape(len(accuracy), -1)
+        self.accuracy_column = accuracy_column
         self.source = source or {}
 
     @classmethod
-    def from_tables(cls, table: str | Path, accuracy_column: str, cost_column: str,
+    def from_options(cls, table: str | None = None, accuracy_column: str = "c10_test_acc_200ep_mean",
+                     cost_column: tuple[str, ...] = ("hwnb_fpga_lat_ms_c10",),
+                     cost_table: str | None = None) -> "NB201Problem":
+        """NAS-Bench-201 from its tables, objectives chosen by column name.
+
+        Args:
+            table: the table CSV (e.g. ../shared/data/nb201/nb201_table.csv).
+            accuracy_column: the accuracy column (maximised).
+            cost_column: one or more cost columns (minimised), comma-separated on the command line.
+            cost_table: a second table the cost columns may come from
+                (e.g. ../shared/data/nb201_hw_latency_help/nb201_latency_ms__help.csv).
+        """
+        if table is None:
+            raise UserError("nb201 needs --table PATH (e.g. ../shared/data/nb201/nb201_table.csv)")
+        columns = (cost_column,) if isinstance(cost_column, str) else tuple(cost_column)
+        return cls.from_tables(table, accuracy_column, columns, cost_table)
+
+    @classmethod
+    def from_tables(cls, table: str | Path, accuracy_column: str, cost_columns: Sequence[str] | str,
                     cost_table: str | Path | None = None) -> "NB201Problem":
-        """Columns by name: the accuracy from ``table``, the cost from ``cost_table`` or ``table``."""
+        """Columns by name: the accuracy from ``table``, each cost from ``cost_table`` if it has it, else ``table``."""
+        columns = (cost_columns,) if isinstance(cost_columns, str) else tuple(cost_columns)
+        if not columns:
+            raise UserError("--cost-column needs at least one column")
+        names = (accuracy_column, *columns)
+        if len(set(names)) != len(names):
+            raise UserError(f"--accuracy-column and --cost-column repeat a column: {', '.join(names)}")
         acc_table = load_table(table)
-        cost_src = load_table(cost_table) if cost_table else acc_table
-        if accuracy_column == cost_column:
-            raise UserError(f"--accuracy-column and --cost-column are both {accuracy_column!r}")
+        cost_src = load_table(cost_table) if cost_table else None
         accuracy = acc_table.numeric(accuracy_column)[acc_table.cell_order()]
-        cost = cost_src.numeric(cost_column)[cost_src.cell_order()]
+        costs = []
+        for column in columns:
+            src = cost_src if cost_src is not None and column in cost_src.columns else acc_table
+            costs.append(src.numeric(column)[src.cell_order()])
         source = {"table": str(table), "cost_table": None if cost_table is None else str(cost_table)}
-        return cls(accuracy, cost, accuracy_column, cost_column, source)
+        return cls(accuracy, np.column_stack(costs), accuracy_column, columns, source)
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        return {self.accuracy_column: self.accuracy, **{c: self.costs[:, i] for i, c in enumerate(self.cost_columns)}}
 
     def evaluate(self, proposal: Proposal) -> Evaluation:
         code = proposal.genome.code
-        return Evaluation({self.accuracy_column: float(self.accuracy[code]),
-                           self.cost_column: float(self.cost[code])})
+        return Evaluation({name: float(column[code]) for name, column in self._columns().items()})
 
     def cheap_metrics(self, genome: Cell, names: Sequence[str]) -> dict[str, float]:
-        """The cost column is known without "training" (it is a hardware measurement)."""
-        return {self.cost_column: float(self.cost[genome.code])} if self.cost_column in names else {}
+        """Cost columns are known without "training" (they are hardware measurements)."""
+        return {c: float(self.costs[genome.code, i]) for i, c in enumerate(self.cost_columns) if c in names}
 
     def values(self) -> np.ndarray:
         """Every cell's objectives in minimisation form, indexed by :attr:`Cell.code`."""
-        return np.column_stack([-self.accuracy, self.cost])
+        return np.column_stack([-self.accuracy, self.costs])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Min and max of each objective over the whole table (so HV uses reference (1, 1))."""
+        """Min and max of each objective over the whole table (so HV uses reference (1, ..., 1))."""
         values = self.values()
         return values.min(axis=0), values.max(axis=0)
 
@@ -217,12 +245,10 @@ class NB201Problem(Problem):
 
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
         """Raise :class:`UserError` if a constraint names an unknown metric or no cell satisfies them all."""
-        metrics = {self.accuracy_column: self.accuracy, self.cost_column: self.cost}
+        self.check_metric_names(constraints)
+        metrics = self._columns()
         ok = np.ones(N_CELLS, bool)
         for c in constraints:
-            if c.name not in metrics:
-                raise UserError(f"constraint '{c}' names an unknown metric; this problem reports: "
-                                f"{', '.join(metrics)}")
             column = metrics[c.name]
             satisfied = np.ones(N_CELLS, bool)
             if c.upper is not None:
@@ -238,5 +264,5 @@ class NB201Problem(Problem):
             raise UserError(f"constraints {' and '.join(map(str, constraints))} cannot all hold for any cell")
 
     def describe(self) -> dict:
-        return {"problem": "nb201", "accuracy_column": self.accuracy_column, "cost_column": self.cost_column,
+        return {"problem": "nb201", "accuracy_column": self.accuracy_column, "cost_columns": list(self.cost_columns),
                 **self.source}

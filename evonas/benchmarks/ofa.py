@@ -27,9 +27,9 @@ from typing import Sequence
 import numpy as np
 import yaml
 
-from evonas.errors import DataError, UserError
-from evonas.objectives import Constraint, Objective
-from evonas.problem import Evaluation, Problem, Proposal
+from evonas.core.errors import DataError, UserError
+from evonas.core.objectives import Constraint, Objective
+from evonas.core.problem import Evaluation, Problem, Proposal
 
 KERNELS = (3, 5, 7)
 EXPANDS = (3, 4, 6)
@@ -305,6 +305,17 @@ class OFAProblem(Problem):
         self.space = OFASpace(self.latency_table.resolutions)
         self.objectives = (Objective.maximize("accuracy"), Objective.minimize("latency_ms", "ms"))
 
+    @classmethod
+    def from_options(cls, data_dir: str | None = None) -> "OFAProblem":
+        """OFA MobileNetV3: predicted accuracy against Samsung Note10 latency.
+
+        Args:
+            data_dir: directory with OFA's predictor weights and latency tables (e.g. ../shared/data/ofa_mbv3).
+        """
+        if data_dir is None:
+            raise UserError("ofa needs --data-dir PATH (e.g. ../shared/data/ofa_mbv3)")
+        return cls(data_dir)
+
     def evaluate(self, proposal: Proposal) -> Evaluation:
         arch = proposal.genome
         return Evaluation({"accuracy": self.predictor.predict(arch), "latency_ms": self.latency_table.latency(arch)})
@@ -319,10 +330,9 @@ class OFAProblem(Problem):
 
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
         """Latency bounds are checked exactly against the fastest and slowest networks."""
+        self.check_metric_names(constraints)
         fastest, slowest = self.latency_table.extremes()
         for c in constraints:
-            if c.name not in ("accuracy", "latency_ms"):
-                raise UserError(f"constraint '{c}' names an unknown metric; this problem reports: accuracy, latency_ms")
             if c.name == "latency_ms" and c.upper is not None and c.upper < fastest:
                 raise UserError(f"{c} is infeasible: the fastest network in the space takes {fastest:.2f} ms")
             if c.name == "latency_ms" and c.lower is not None and c.lower > slowest:

@@ -1,11 +1,11 @@
-"""The ``evonas`` command line: subcommands register themselves from their modules."""
+"""The ``evonas`` command line: a thin layer over the public API; subcommands register themselves."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -15,20 +15,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``argv`` is peeked at so ``search`` shows the chosen plug-ins' own flags."""
     from evonas.cli import commands
 
     parser = _Parser(prog="evonas", description="Evolutionary multi-objective hardware-aware NAS.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for register in commands.REGISTRY:
-        register(sub)
+        register(sub, list(sys.argv[1:] if argv is None else argv))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``evonas`` console script."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,40 +5,45 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from evonas.cli.search_cmd import PROBLEM_FLAGS
-from evonas.config import SearchConfig
+from evonas.cli.plugin_flags import add_plugin_flags, given_options
+
+STRATEGY_FLAGS = {  # applied to every compared strategy that declares the option
+    "--population": ("population", int, "population size of the strategies that have one"),
+    "--sample-size": ("sample_size", int, "tournament size of aging evolution"),
+}
 
 
-def register(sub) -> None:
+def register(sub, argv: list[str]) -> None:
+    from evonas.api import registry
+
     p = sub.add_parser("benchmark", help="compare strategies over many seeds on a benchmark problem")
     p.add_argument("problem", help="benchmark problem (search space): nb201 or ofa")
-    defaults = SearchConfig()
-    for flag, (name, typ, text) in PROBLEM_FLAGS.items():
-        p.add_argument(flag, dest=name, type=typ, default=None, help=f"{text} [default: {getattr(defaults, name)}]")
     p.add_argument("--constraint", dest="constraints", action="append", default=None,
                    help="bound on a metric, e.g. 'latency_ms<=25' (repeatable)")
+    p.add_argument("--max-latency", dest="max_latency", type=float, default=None,
+                   help="bound on latency_ms (nb201: on the first cost column)")
     p.add_argument("--strategies", default="random,aging,de,nsga2", help="comma-separated strategy names")
     p.add_argument("--evaluations", type=int, default=300, help="evaluations per run [default: 300]")
     p.add_argument("--seeds", type=int, default=20, help="runs per strategy, seeds 0..K-1 [default: 20]")
-    p.add_argument("--population", type=int, default=None,
-                   help=f"population size of evolutionary strategies [default: {defaults.population}]")
-    p.add_argument("--sample-size", type=int, default=None,
-                   help=f"tournament size of aging evolution [default: {defaults.sample_size}]")
+    for flag, (name, typ, text) in STRATEGY_FLAGS.items():
+        p.add_argument(flag, dest=f"strategy.{name}", type=typ, default=None, help=f"{text} [default: the strategy's]")
     p.add_argument("--out", required=True, help="directory for results.json and the plots")
+    problem = next((a for a in argv[1:] if not a.startswith("-")), None) if argv[:1] == ["benchmark"] else None
+    if problem in registry.PROBLEMS:
+        add_plugin_flags(p, registry.problem_factory(problem), "problem", f"options of {problem}")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from evonas.benchmark import BenchmarkPlan, check_out_dir, run_benchmark, write_results
+    from evonas.api.compare import BenchmarkPlan, check_out_dir, run_benchmark, write_results
+    from evonas.api.spec import RunSpec
 
     out = Path(args.out)
     check_out_dir(out)
-    names = [name for name, *_ in PROBLEM_FLAGS.values()] + ["population", "sample_size"]
-    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    if args.constraints:
-        given["constraints"] = tuple(args.constraints)
-    config = SearchConfig(space=args.problem, **given)
-    plan = BenchmarkPlan.create(config, args.strategies, args.evaluations, args.seeds)
+    spec = RunSpec(space=args.problem, problem_options=given_options(args, "problem"),
+                   constraints=tuple(args.constraints or ()), max_latency=args.max_latency,
+                   evaluations=max(1, args.evaluations))
+    plan = BenchmarkPlan.create(spec, args.strategies, args.evaluations, args.seeds, given_options(args, "strategy"))
     results = run_benchmark(plan, log=lambda line: print(line, file=sys.stderr, flush=True))
     for path in write_results(results, out):
         print(f"wrote {path}")

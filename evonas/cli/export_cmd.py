@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def register(sub) -> None:
+def register(sub, argv: list[str]) -> None:
     p = sub.add_parser("export", help="write every Pareto-front member as a checked ONNX file")
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--out", required=True, help="directory for the ONNX files and manifest.json")
@@ -11,7 +11,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from evonas.export import export_front
+    from evonas.engine.export import export_front
 
     exported = export_front(args.run_dir, args.out)
     for e in exported:

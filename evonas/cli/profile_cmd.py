@@ -12,13 +12,13 @@ import argparse
 import json
 import sys
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 
 BUILD_LUT = "build-lut"
 DEFAULT_SHAPE = "3,224,224"
 
 
-def register(sub) -> None:
+def register(sub, argv: list[str]) -> None:
     p = sub.add_parser(
         "profile", help="measure params, FLOPs, latency and peak memory of networks (or: profile build-lut)",
         description="evonas profile GENOME... | --random N [--seed S]  [--target T] [--input-shape C,H,W] "
@@ -73,7 +73,7 @@ def run(args) -> int:
 
 
 def _space_config(shape: tuple[int, int, int]):
-    from evonas.space import SpaceConfig
+    from evonas.mobilenet.space import SpaceConfig
 
     return SpaceConfig.for_resolution(min(shape[1:]))
 
@@ -81,7 +81,7 @@ def _space_config(shape: tuple[int, int, int]):
 def _networks(args, shape: tuple[int, int, int]) -> list:
     import numpy as np
 
-    from evonas.space import MobileNetSpace
+    from evonas.mobilenet.space import MobileNetSpace
 
     space = MobileNetSpace(_space_config(shape))
     if args.random is not None and args.genomes:
@@ -126,8 +126,8 @@ def profile_one(genome, config, shape, num_classes, target, predictor, memory: b
     """Params, FLOPs, latency (median, IQR), peak memory and (with a table) predicted latency of one genome."""
     import torch
 
-    from evonas.builder import build
-    from hardware.metrics import count_flops, count_params
+    from evonas.mobilenet.builder import build
+    from evonas.mobilenet.costs import count_flops, count_params
 
     model = build(genome, config, shape, num_classes, torch.Generator().manual_seed(0)).eval()
     if memory:

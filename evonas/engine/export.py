@@ -11,11 +11,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from evonas.api import stored_front, stored_objectives
-from evonas.builder import build
-from evonas.errors import UserError
-from evonas.space import MobileNetSpace, SpaceConfig
-from evonas.store import RunStore
+from evonas.engine.results import stored_front, stored_objectives
+from evonas.mobilenet.builder import build
+from evonas.core.errors import UserError
+from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
+from evonas.engine.store import RunStore
 from hardware.onnx_io import to_onnx
 
 PARITY_TOLERANCE = 1e-4

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evonas.training import TrainConfig, check_device, fit
+from evonas.mobilenet.training import TrainConfig, check_device, fit
 
 
 @torch.no_grad()
@@ -34,7 +34,7 @@ def distill(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Te
     """Fine-tune ``student`` in place for ``epochs`` towards ``teacher``'s logits on ``x``.
 
     The student starts from inherited weights, so by default it follows the fine-tune
-    schedule of :func:`evonas.training.train` (see :class:`~evonas.training.TrainConfig`);
+    schedule of :func:`evonas.mobilenet.training.train` (see :class:`~evonas.mobilenet.training.TrainConfig`);
     returns the student.
     """
     device = check_device(config.device)

@@ -3,7 +3,7 @@
 Every loader returns a :class:`Dataset` whose images are float32 ``(N, C, H, W)``,
 normalised per channel (mean 0, std 1 on the loaded data), and whose labels are int64
 ``0..K-1``. Any problem with a user-supplied path or its contents raises
-:class:`~evonas.errors.DataError` with a one-line message.
+:class:`~evonas.core.errors.DataError` with a one-line message.
 
 Accepted formats (see :func:`load_dataset`):
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evonas.errors import DataError, UserError
+from evonas.core.errors import DataError, UserError
 
 MIN_SAMPLES = 10
 MIN_CLASSES = 2

@@ -7,7 +7,7 @@ from pymoo.indicators.hv import HV
 from pymoo.operators.survival.rank_and_crowding.metrics import get_crowding_function
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting, find_non_dominated
 
-from evonas.problem import Trial
+from evonas.core.problem import Trial
 
 _crowding = get_crowding_function("cd")
 

@@ -1,10 +1,10 @@
 """Reproducible strategy comparisons: every strategy, many seeds, the same problem and driver.
 
-Each (strategy, seed) run goes through :class:`~evonas.driver.Search` without a run store.
+Each (strategy, seed) run goes through :class:`~evonas.engine.driver.Search` without a run store.
 At each checkpoint (a number of evaluations) it records:
 
 - ``hv``: hypervolume of the feasible front found, objectives min-max scaled by the
-  problem's :meth:`~evonas.problem.Problem.bounds`, reference point (1, ..., 1);
+  problem's :meth:`~evonas.core.problem.Problem.bounds`, reference point (1, ..., 1);
 - ``hv_gap`` = 1 - HV(front found) / HV(true front), for problems that know their true
   front (``nb201``: the whole table); 0 means the whole true front was found;
 - ``best_feasible``: the best value of the first maximised objective (accuracy) among
@@ -26,13 +26,14 @@ from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from evonas.api import make_problem, make_strategy, search_constraints
-from evonas.config import SearchConfig
-from evonas.driver import MaxEvaluations, Search
-from evonas.errors import UserError
-from evonas.objectives import Direction
-from evonas.problem import Problem, Trial
-from populations.archive import hypervolume
+from evonas.api import registry
+from evonas.api.spec import RunSpec, build_constraints, build_problem
+from evonas.core.options import options_of
+from evonas.engine.driver import MaxEvaluations, Search
+from evonas.core.errors import UserError
+from evonas.core.objectives import Direction
+from evonas.core.problem import Problem, Trial
+from evonas.core.pareto import hypervolume
 
 RESULTS = "results.json"
 
@@ -51,17 +52,18 @@ def hv_gap(values: np.ndarray, lower: np.ndarray, upper: np.ndarray, reference_h
 
 @dataclass(frozen=True)
 class BenchmarkPlan:
-    """What to run: the problem options (in ``config``), strategies, budget, seeds and checkpoints."""
+    """What to run: the problem (in ``spec``), strategies with shared options, budget, seeds and checkpoints."""
 
-    config: SearchConfig
+    spec: RunSpec
     strategies: tuple[str, ...]
     evaluations: int
     seeds: int
     checkpoints: tuple[int, ...]
+    strategy_options: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def create(cls, config: SearchConfig, strategies: str, evaluations: int, seeds: int,
-               n_checkpoints: int = 20) -> "BenchmarkPlan":
+    def create(cls, spec: RunSpec, strategies: str, evaluations: int, seeds: int,
+               strategy_options: dict | None = None, n_checkpoints: int = 20) -> "BenchmarkPlan":
         """Parse and check the user's options (raises :class:`UserError`)."""
         names = tuple(s.strip() for s in strategies.split(",") if s.strip())
         if not names:
@@ -69,10 +71,17 @@ class BenchmarkPlan:
         if evaluations < 1 or seeds < 1:
             raise UserError(f"--evaluations and --seeds must be at least 1, got {evaluations} and {seeds}")
         checkpoints = tuple(sorted({max(1, round(evaluations * k / n_checkpoints)) for k in range(1, n_checkpoints + 1)}))
-        config = dataclasses.replace(config, evaluations=evaluations)
+        plan = cls(dataclasses.replace(spec, evaluations=evaluations), names, evaluations, seeds, checkpoints,
+                   dict(strategy_options or {}))
         for name in names:
-            make_strategy(dataclasses.replace(config, strategy=name))
-        return cls(config, names, evaluations, seeds, checkpoints)
+            plan.strategy(name)
+        return plan
+
+    def strategy(self, name: str):
+        """A fresh strategy ``name`` with those shared options it declares."""
+        cls = registry.strategy_class(name)
+        declared = {o.name for o in options_of(cls)}
+        return cls(**{k: v for k, v in self.strategy_options.items() if k in declared})
 
 
 class _Recorder:
@@ -101,27 +110,29 @@ class _Recorder:
             self.series["hv_gap"].append(1.0 - hv / self.reference)
 
 
-def run_one(problem: Problem, config: SearchConfig, checkpoints: tuple[int, ...]) -> dict[str, list[float]]:
-    """One strategy, one seed (both in ``config``): the metrics at ``checkpoints``."""
-    recorder = _Recorder(problem, checkpoints)
-    search = Search(problem, make_strategy(config), MaxEvaluations(config.evaluations), config.seed,
-                    constraints=search_constraints(config, problem), callbacks=(recorder,))
+def run_one(problem: Problem, plan: BenchmarkPlan, name: str, seed: int, constraints) -> dict[str, list[float]]:
+    """One strategy, one seed: the metrics at the plan's checkpoints."""
+    recorder = _Recorder(problem, plan.checkpoints)
+    search = Search(problem, plan.strategy(name), MaxEvaluations(plan.evaluations), seed,
+                    constraints=constraints, callbacks=(recorder,))
     search.run()
     return recorder.series
 
 
 def run_benchmark(plan: BenchmarkPlan, log: Callable[[str], None] = lambda line: None) -> dict:
     """Run every strategy for seeds 0 .. ``plan.seeds`` - 1; returns the results document."""
-    problem = make_problem(plan.config)
-    constraints = search_constraints(plan.config, problem)
-    results = {"problem": {"space": plan.config.space, **_problem_options(plan.config), **problem.describe(),
+    problem = build_problem(plan.spec)
+    constraints = build_constraints(plan.spec, problem)
+    problem.check_constraints(constraints)
+    results = {"problem": {"space": plan.spec.space, **plan.spec.problem_options, **problem.describe(),
+                           "objectives": [o.name for o in problem.objectives],
+                           "strategy_options": plan.strategy_options,
                            "constraints": [str(c) for c in constraints]},
                "evaluations": plan.evaluations, "checkpoints": list(plan.checkpoints),
                "seeds": list(range(plan.seeds)), "strategies": {}}
     for name in plan.strategies:
         t0 = time.perf_counter()
-        runs = [run_one(problem, dataclasses.replace(plan.config, strategy=name, seed=seed), plan.checkpoints)
-                for seed in range(plan.seeds)]
+        runs = [run_one(problem, plan, name, seed, constraints) for seed in range(plan.seeds)]
         metrics = {m: [run[m] for run in runs] for m in runs[0]}
         results["strategies"][name] = metrics
         log(f"{name}: {plan.seeds} seeds x {plan.evaluations} evaluations in {time.perf_counter() - t0:.1f} s; "
@@ -132,14 +143,6 @@ def run_benchmark(plan: BenchmarkPlan, log: Callable[[str], None] = lambda line:
 def _median(values: list[float]) -> float:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.median(finite)) if finite else float("nan")
-
-
-def _problem_options(config: SearchConfig) -> dict:
-    keys = ("table", "cost_table", "accuracy_column", "cost_column", "data_dir", "max_latency",
-            "constraints", "population", "sample_size")
-    out = {k: getattr(config, k) for k in keys}
-    out["constraints"] = list(out["constraints"])
-    return out
 
 
 def check_out_dir(out: Path) -> None:

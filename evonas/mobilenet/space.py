@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 
 ACTIVATIONS = ("re", "hs")
 
@@ -292,6 +292,13 @@ class MobileNetSpace:
         block = Block(max(c.kernels), max(c.expands))
         return Genome(max(c.stem_widths), tuple(
             Stage(max(w), "hs", True, (block,) * c.max_depth) for w in c.stage_widths))
+
+    def smallest(self) -> Genome:
+        """The cheapest genome of the space (narrowest, shallowest, smallest kernels, no SE, ReLU)."""
+        c = self.config
+        block = Block(min(c.kernels), min(c.expands))
+        return Genome(min(c.stem_widths), tuple(
+            Stage(min(w), "re", False, (block,) * min(c.depths)) for w in c.stage_widths))
 
 
 def _other_act(act: str) -> str:

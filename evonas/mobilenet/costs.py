@@ -1,4 +1,4 @@
-"""Static costs of a network: parameters and FLOPs (torch's own flop counter)."""
+"""Static costs of any network: parameters and FLOPs (torch's own flop counter)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 
 
 @dataclass(frozen=True)

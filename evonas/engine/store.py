@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evonas.errors import UserError
+from evonas.core.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -139,19 +139,30 @@ class RunStore:
         return int(row[0])
 
     def record(self, row: CandidateRow) -> None:
-        """Insert one finished candidate and commit at once."""
+        """Write one candidate (running, or finished over its running row) and commit at once."""
         with self._db:
             self._db.execute(
-                "INSERT INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (row.id, row.genome, row.parent_id, row.operator, row.status, row.fidelity,
                  json.dumps(row.metrics), row.violation, row.error, row.started_at,
                  row.finished_at, row.eval_seconds),
             )
 
-    def candidates(self) -> list[CandidateRow]:
-        """Every recorded candidate in id order."""
-        rows = self._db.execute("SELECT * FROM candidates ORDER BY id").fetchall()
+    def candidates(self, include_running: bool = False) -> list[CandidateRow]:
+        """Every finished candidate in id order (and those still running, if asked)."""
+        where = "" if include_running else " WHERE status != 'running'"
+        rows = self._db.execute(f"SELECT * FROM candidates{where} ORDER BY id").fetchall()
         return [CandidateRow(*r[:6], json.loads(r[6]), *r[7:]) for r in rows]
+
+    def drop_running(self) -> list[int]:
+        """Delete the rows of candidates that were running when the run stopped; returns their ids.
+
+        They are evaluated again on resume, under the same ids.
+        """
+        with self._db:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM candidates WHERE status = 'running'")]
+            self._db.execute("DELETE FROM candidates WHERE status = 'running'")
+        return ids
 
     def record_measurement(self, candidate_id: int | None, genome: str, target: str,
                            result: dict[str, Any], fingerprint: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evonas.space import Genome, SpaceConfig
+from evonas.mobilenet.space import Genome, SpaceConfig
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

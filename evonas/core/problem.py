@@ -1,6 +1,6 @@
 """What a search works on: a space of genomes, a problem that evaluates them, and the records.
 
-The driver (:mod:`evonas.driver`) asks a strategy for :class:`Proposal` objects, has the
+The driver (:mod:`evonas.engine.driver`) asks a strategy for :class:`Proposal` objects, has the
 :class:`Problem` evaluate them, records each as a :class:`Trial` and tells the strategy.
 Real training and table-backed benchmarks are both problems; nothing else knows which.
 """
@@ -8,12 +8,14 @@ Real training and table-backed benchmarks are both problems; nothing else knows 
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from evonas.objectives import Constraint, Objective
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint, Objective
 
 
 class SearchSpace(Protocol):
@@ -49,6 +51,14 @@ class Proposal:
     payload: Any = None
 
 
+class TrialState(enum.Enum):
+    """Where a trial stands. Stored by value in the run store."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+
+
 @runtime_checkable
 class InheritsWeights(Protocol):
     """A proposal payload asking for its parent's stored weights (Lamarckian inheritance).
@@ -58,6 +68,23 @@ class InheritsWeights(Protocol):
     """
 
     def with_weights(self, state_dict: dict) -> Any: ...
+
+
+@runtime_checkable
+class WeightTransfer(Protocol):
+    """A filled :class:`InheritsWeights` payload: how to make the child's weights from the parent's.
+
+    ``function_preserving`` children are fine-tuned; the others are repaired by distillation
+    from the parent (``parent_genome`` with ``parent_weights``).
+    """
+
+    parent_genome: Any
+    parent_weights: dict | None
+
+    @property
+    def function_preserving(self) -> bool: ...
+
+    def child_weights(self, space_config: Any, generator: Any) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -74,14 +101,14 @@ class Trial:
     """An evaluated (or failed) candidate as the driver records it.
 
     ``values`` holds the objectives in minimisation form (NaN when failed); ``violation`` is
-    the total constraint violation (0 = feasible).
+    the total constraint violation (0 = feasible); ``error`` says why a trial failed.
     """
 
     id: int
     genome: Any
     parent_id: int | None
     operator: str
-    status: str
+    state: TrialState
     metrics: dict[str, float]
     values: np.ndarray
     violation: float = 0.0
@@ -90,7 +117,7 @@ class Trial:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.state is TrialState.OK
 
     @property
     def feasible(self) -> bool:
@@ -100,12 +127,27 @@ class Trial:
 class Problem(abc.ABC):
     """Evaluates genomes of :attr:`space` into metrics, including every objective's name.
 
-    Subclasses set ``space`` and ``objectives`` and implement :meth:`evaluate` and
-    :meth:`bounds`. Optional hooks: :meth:`describe`, :meth:`close`.
+    Subclasses set ``space`` and ``objectives`` (any number k >= 2) and implement
+    :meth:`evaluate` and :meth:`bounds`. Optional hooks: :meth:`metric_names`,
+    :meth:`cheap_metrics`, :meth:`check_constraints`, :meth:`describe`, :meth:`close`.
     """
 
     space: SearchSpace
     objectives: tuple[Objective, ...]
+
+    def metric_names(self) -> frozenset[str]:
+        """Every metric :meth:`evaluate` returns; constraints may bound any of them.
+
+        The default is the objectives' names; problems that record more say so.
+        """
+        return frozenset(o.name for o in self.objectives)
+
+    def check_metric_names(self, constraints: Sequence[Constraint]) -> None:
+        """Raise :class:`UserError` if an objective or a constraint names a metric this problem never produces."""
+        known = self.metric_names()
+        for what, name in [("objective", o.name) for o in self.objectives] + [("constraint", c.name) for c in constraints]:
+            if name not in known:
+                raise UserError(f"{what} on unknown metric {name!r}; this problem produces: {', '.join(sorted(known))}")
 
     @abc.abstractmethod
     def evaluate(self, proposal: Proposal) -> Evaluation:
@@ -131,7 +173,7 @@ class Problem(abc.ABC):
         return {}
 
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
-        """Raise :class:`~evonas.errors.UserError` if ``constraints`` cannot be met in this space.
+        """Raise :class:`~evonas.core.errors.UserError` if ``constraints`` cannot be met in this space.
 
         Called by the driver before the search starts, so an infeasible bound is an error,
         not a search that never finds a feasible candidate. The default checks nothing.

@@ -1,0 +1,62 @@
+"""Names to plug-ins: the one place a strategy, problem or built-in objective gets a CLI name.
+
+Entries are ``"module:attribute"`` strings, imported on first use, so a table-backed search
+never pays for torch or onnxruntime. Adding a strategy is its own file plus one line here;
+the conformance suite (:mod:`evonas.testing`) then covers it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from evonas.core.errors import UserError
+
+STRATEGIES: dict[str, str] = {
+    "random": "populations.random_search:RandomSearch",
+    "aging": "populations.aging:AgingEvolution",
+    "de": "populations.de:DifferentialEvolution",
+    "nsga2": "populations.nsga2:PymooNSGA2",
+    "pls": "populations.pareto_local:ParetoLocalSearch",
+    "spls": "populations.surrogate_pls:SurrogateParetoLocalSearch",
+    "bounded": "populations.bounded:BoundedEvolution",
+    "lemonade": "populations.lemonade:Lemonade",
+}
+
+PROBLEMS: dict[str, str] = {
+    "mobilenet": "evonas.mobilenet.problem:ImageClassification.from_options",
+    "nb201": "evonas.benchmarks.nb201:NB201Problem.from_options",
+    "ofa": "evonas.benchmarks.ofa:OFAProblem.from_options",
+}
+
+OBJECTIVES: dict[str, str] = {
+    "params": "hardware.objectives:params",
+    "flops": "hardware.objectives:flops",
+    "latency_ms": "hardware.objectives:latency",
+    "peak_memory_mb": "hardware.objectives:peak_memory",
+}
+"""Built-in cost objectives of the mobilenet problem (accuracy is the problem's own metric)."""
+
+
+def resolve(spec: str) -> Any:
+    """Import ``"module:attr.attr"`` and return the object."""
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def lookup(kind: str, table: dict[str, str], name: str) -> Callable:
+    """The plug-in ``name`` of ``table``; an unknown name is a :class:`UserError` listing the choices."""
+    if name not in table:
+        raise UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
+    return resolve(table[name])
+
+
+def strategy_class(name: str) -> Callable:
+    return lookup("strategy", STRATEGIES, name)
+
+
+def problem_factory(name: str) -> Callable:
+    return lookup("search space", PROBLEMS, name)

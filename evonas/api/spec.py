@@ -1,0 +1,194 @@
+"""A run described by names (what the CLI parses and stores), turned into objects once.
+
+:class:`RunSpec` holds only what every run has (space, objectives, constraints, budget, seed)
+plus the chosen plug-ins' own options as dicts; each plug-in declares those options itself
+(:func:`evonas.core.options.options_of`). :func:`open_study` builds the objects and the
+:class:`~evonas.api.study.Study`; resuming a run rebuilds them from the stored spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from evonas.api import registry
+from evonas.api.study import Study
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint, Direction, Objective
+from evonas.core.options import check_options
+from evonas.core.problem import Problem
+
+OWN = "accuracy"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a search run by name (see ``evonas search --help``).
+
+    Attributes:
+        space: the problem: mobilenet (real training), nb201 or ofa.
+        problem_options: the problem factory's own options.
+        strategy: the strategy's registry name.
+        strategy_options: the strategy's own options.
+        objectives: built-in objectives by name (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb.
+        custom_objectives: ``NAME=module:function:min|max[:free]`` user objectives.
+        target: the hardware target of latency and peak memory.
+        lut: a latency lookup table, to predict latency instead of measuring it.
+        force_lut: use ``lut`` even if built elsewhere.
+        constraints: bounds such as 'latency_ms<=5'.
+        max_latency: shorthand for a bound on the problem's latency (or first cost) objective.
+        init: genome strings evaluated first.
+        evaluations: the evaluation budget.
+        time_limit: a wall-time budget in seconds.
+        seed: the run seed.
+    """
+
+    space: str = "mobilenet"
+    problem_options: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "aging"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    objectives: tuple[str, ...] | None = None
+    custom_objectives: tuple[str, ...] = ()
+    target: str = "edge-cpu"
+    lut: str | None = None
+    force_lut: bool = False
+    constraints: tuple[str, ...] = ()
+    max_latency: float | None = None
+    init: tuple[str, ...] = ()
+    evaluations: int = 32
+    time_limit: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.evaluations < 1:
+            raise UserError(f"--evaluations must be at least 1, got {self.evaluations}")
+        if self.max_latency is not None and self.max_latency <= 0:
+            raise UserError(f"--max-latency must be positive, got {self.max_latency}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise UserError(f"--time-limit must be positive, got {self.time_limit}")
+        for text in self.constraints:
+            Constraint.parse(text)
+        check_options(registry.strategy_class(self.strategy), self.strategy_options)
+        check_options(registry.problem_factory(self.space), self.problem_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        for group in ("problem_options", "strategy_options"):
+            values[group] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.get(group, {}).items()}
+        return cls(**values)
+
+
+def parse_custom_objective(text: str) -> Objective:
+    """``NAME=module:function:min|max[:free]`` as an :class:`Objective` whose source is that function.
+
+    ``free`` (or a ``training_free = True`` attribute on the function) declares it computable
+    before training; a ``bounds`` attribute gives its hypervolume range.
+    """
+    name, eq, rest = text.partition("=")
+    parts = rest.split(":")
+    if not eq or len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] != "free"):
+        raise UserError(f"malformed --custom-objective {text!r}: expected NAME=module:function:min|max[:free]")
+    module, function, direction = parts[:3]
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # a module next to where the user runs evonas
+    try:
+        fn = getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"--custom-objective {name}: cannot import {module}:{function} ({exc})") from None
+    if not callable(fn):
+        raise UserError(f"--custom-objective {name}: {module}:{function} is not callable")
+    free = len(parts) == 4 or bool(getattr(fn, "training_free", False))
+    bounds = getattr(fn, "bounds", None)
+    return Objective(name.strip(), Direction.parse(direction), getattr(fn, "unit", ""), fn, free,
+                     None if bounds is None else tuple(bounds))
+
+
+def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
+    """The mobilenet problem's objectives: built-ins by name, then the custom ones."""
+    names = spec.objectives if spec.objectives is not None else (OWN, "latency_ms")
+    out = []
+    for name in names:
+        if name == OWN:
+            from evonas.mobilenet.problem import accuracy_objective
+
+            out.append(accuracy_objective())
+            continue
+        factory = registry.lookup("objective", {**registry.OBJECTIVES, OWN: ""}, name)
+        params = inspect.signature(factory).parameters
+        kwargs = {k: v for k, v in (("target", spec.target), ("lut", spec.lut), ("force_lut", spec.force_lut))
+                  if k in params}
+        out.append(factory(**kwargs))
+    out += [parse_custom_objective(text) for text in spec.custom_objectives]
+    return tuple(out)
+
+
+def build_problem(spec: RunSpec) -> Problem:
+    """The problem named by ``spec.space`` with its options (and the objectives, where it takes them)."""
+    factory = registry.problem_factory(spec.space)
+    params = inspect.signature(factory).parameters
+    kwargs = dict(spec.problem_options)
+    if "seed" in params:
+        kwargs["seed"] = spec.seed
+    if "objectives" in params:
+        kwargs["objectives"] = build_objectives(spec)
+    elif spec.objectives is not None or spec.custom_objectives:
+        raise UserError(f"--space {spec.space} takes its objectives from its own options (see --help), "
+                        "not from --objectives or --custom-objective")
+    if spec.lut is not None and "objectives" not in params:
+        raise UserError(f"--lut only applies to --space mobilenet, not {spec.space}")
+    return factory(**kwargs)
+
+
+def build_constraints(spec: RunSpec, problem: Problem) -> tuple[Constraint, ...]:
+    """``--constraint`` bounds plus ``--max-latency`` on latency_ms (else the first minimised objective)."""
+    constraints = tuple(Constraint.parse(c) for c in spec.constraints)
+    if spec.max_latency is None:
+        return constraints
+    names = [o.name for o in problem.objectives]
+    minimised = [o.name for o in problem.objectives if o.direction is Direction.MINIMIZE]
+    if not minimised:
+        raise UserError("--max-latency needs a problem with a cost objective")
+    cost = "latency_ms" if "latency_ms" in names else minimised[0]
+    return constraints + (Constraint(cost, upper=spec.max_latency),)
+
+
+def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) -> Study:
+    """Validate everything, then create the run directory and a ready :class:`Study`.
+
+    Nothing is written before every input has been checked.
+    """
+    strategy = registry.strategy_class(spec.strategy)(**spec.strategy_options)
+    problem = build_problem(spec)
+    initial = tuple(problem.space.parse(text) for text in spec.init)
+    constraints = build_constraints(spec, problem)
+    problem.check_constraints(constraints)
+    return Study(problem, strategy, constraints, spec.seed, out, initial=initial, callbacks=tuple(callbacks),
+                 config=spec.to_dict())
+
+
+def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, RunSpec]:
+    """Reopen a run made from a :class:`RunSpec` (the CLI's runs) with its stored spec."""
+    from evonas.engine.store import RunStore
+
+    with RunStore.open(run_dir) as store:
+        stored = store.config.get("search")
+    if not stored:
+        raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
+    spec = RunSpec.from_dict(stored)
+    strategy = registry.strategy_class(spec.strategy)(**spec.strategy_options)
+    problem = build_problem(spec)
+    initial = tuple(problem.space.parse(text) for text in spec.init)
+    study = Study.resume(run_dir, problem, strategy, constraints=build_constraints(spec, problem),
+                         seed=spec.seed, initial=initial, callbacks=tuple(callbacks), config=spec.to_dict())
+    return study, spec

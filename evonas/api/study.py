@@ -1,0 +1,218 @@
+"""The public way to run a search: :class:`Study` (one call, or ask/tell) and :class:`SearchResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint, Objective, check_objectives
+from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial
+from evonas.engine.driver import AnyOf, Callback, MaxEvaluations, MaxSeconds, Pending, Search, Termination
+from evonas.engine.store import RunStore, check_new_run_dir
+from populations.base import Strategy
+
+
+class AskTellProblem(Problem):
+    """The problem of an ask/tell study: the caller evaluates, the study only needs space and objectives.
+
+    Every objective needs ``bounds`` (accuracy-like objectives named 'accuracy' default to
+    [0, 1]) so the hypervolume has a fixed scale.
+    """
+
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], metrics: Iterable[str] = ()):
+        self.space = space
+        self.objectives = tuple(objectives)
+        self.extra_metrics = frozenset(metrics)
+        check_objectives(self.objectives)
+        missing = [o.name for o in self.objectives if o.bounds is None and o.name != "accuracy"]
+        if missing:
+            raise UserError(f"an ask/tell study needs bounds=(low, high) on objectives {', '.join(missing)} "
+                            "to scale the hypervolume")
+
+    def metric_names(self) -> frozenset[str]:
+        return super().metric_names() | self.extra_metrics
+
+    def evaluate(self, proposal: Proposal) -> Evaluation:
+        raise UserError("this study has no problem to evaluate candidates: evaluate them yourself and call tell()")
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [sorted((o.to_min(lo), o.to_min(hi))) for o in self.objectives
+                 for lo, hi in [o.bounds if o.bounds is not None else (0.0, 1.0)]]
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+    def describe(self) -> dict[str, Any]:
+        return {"problem": "ask-tell", "space": type(self.space).__name__}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search produced.
+
+    Attributes:
+        objectives: the objectives searched.
+        front: the feasible non-dominated trials, sorted by the first objective.
+        trials: every finished trial in the order it finished (failed ones included).
+        hypervolume: (evaluations, seconds, hypervolume) at every change of the front.
+        run_dir: the run directory, or ``None`` for a search without a store.
+    """
+
+    objectives: tuple[Objective, ...]
+    front: list[Trial]
+    trials: list[Trial]
+    hypervolume: list[tuple[int, float, float]]
+    run_dir: Path | None = None
+
+    def export(self, out: str | Path) -> list:
+        """Export every front member as a checked ONNX file plus ``manifest.json`` into ``out``."""
+        if self.run_dir is None:
+            raise UserError("a search without an output directory keeps no weights to export; pass out=...")
+        from evonas.engine.export import export_front
+
+        return export_front(self.run_dir, out)
+
+    def front_table(self) -> list[dict[str, Any]]:
+        """Each front member as ``{'id', 'genome', <objective>: value, ...}``."""
+        return [{"id": t.id, "genome": str(t.genome), **{o.name: t.metrics[o.name] for o in self.objectives}}
+                for t in self.front]
+
+
+@dataclass
+class Study:
+    """A search you run in one call (:meth:`optimize`) or drive yourself (:meth:`ask` / :meth:`tell`).
+
+    Args:
+        problem: evaluates candidates (e.g. ``ImageClassification.from_options(...)``); omit
+            it for ask/tell around your own training loop and give ``space`` and ``objectives``.
+        strategy: the search strategy object, e.g. ``AgingEvolution(population=20)``.
+        constraints: bounds on metrics; violating candidates never enter the front.
+        seed: the run seed; every random choice derives from it.
+        out: the run directory (must be new or empty); ``None`` keeps everything in memory.
+        space: the search space of an ask/tell study (any :class:`~evonas.core.problem.SearchSpace`).
+        objectives: the objectives of an ask/tell study (each with ``bounds``).
+        initial: genomes evaluated before the strategy's first proposal.
+        callbacks: called after every trial with ``(search, trial)``.
+        config: a JSON-able description stored with the run (the CLI stores its parsed flags).
+    """
+
+    problem: Problem | None = None
+    strategy: Strategy | None = None
+    constraints: Sequence[Constraint] = ()
+    seed: int = 0
+    out: str | Path | None = None
+    space: SearchSpace | None = None
+    objectives: Sequence[Objective] | None = None
+    initial: Sequence[Any] = ()
+    callbacks: Sequence[Callback] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+    _resume: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.problem is None:
+            if self.space is None or self.objectives is None:
+                raise UserError("a Study needs a problem, or a space and objectives for ask/tell")
+            self.problem = AskTellProblem(self.space, self.objectives, (c.name for c in self.constraints))
+        elif self.objectives is not None and tuple(self.objectives) != tuple(self.problem.objectives):
+            raise UserError("give objectives to the problem, not to a Study that has one")
+        check_objectives(tuple(self.problem.objectives))
+        if self.strategy is None:
+            from populations.aging import AgingEvolution
+
+            self.strategy = AgingEvolution()
+        self.constraints = tuple(self.constraints)
+        self.problem.check_metric_names(self.constraints)
+        store = self._open_store()
+        self.search = Search(self.problem, self.strategy, _Budget(), self.seed, store, self.constraints,
+                             tuple(self.callbacks), initial=tuple(self.initial))
+        if self._resume:
+            self.search.resume()
+
+    def _open_store(self) -> RunStore | None:
+        if self.out is None:
+            return None
+        if self._resume:
+            store = RunStore.open(self.out)
+            stored = [o["name"] for o in store.config.get("objectives", [])]
+            if stored != [o.name for o in self.problem.objectives]:
+                raise UserError(f"run '{self.out}' optimised {stored}, this study {[o.name for o in self.problem.objectives]}")
+            return store
+        check_new_run_dir(Path(self.out))
+        return RunStore.create(self.out, self._describe())
+
+    def _describe(self) -> dict[str, Any]:
+        import dataclasses
+
+        space_cfg = getattr(self.problem.space, "config", None)
+        return {
+            "search": dict(self.config),
+            "seed": self.seed,
+            "problem": self.problem.describe(),
+            "strategy": {"class": f"{type(self.strategy).__module__}:{type(self.strategy).__qualname__}"},
+            "objectives": [o.describe() for o in self.problem.objectives],
+            "constraints": [str(c) for c in self.constraints],
+            "space_config": dataclasses.asdict(space_cfg) if dataclasses.is_dataclass(space_cfg) else None,
+        }
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, problem: Problem | None = None, strategy: Strategy | None = None,
+               **kwargs: Any) -> "Study":
+        """Reopen ``run_dir`` with the same problem, strategy, seed and constraints as when it was created.
+
+        The stored candidates are replayed, so a deterministic strategy continues exactly where
+        it stopped; candidates that were running when it stopped are evaluated again.
+        """
+        return cls(problem, strategy, out=run_dir, _resume=True, **kwargs)
+
+    # -- running ------------------------------------------------------------------------
+    def optimize(self, evaluations: int | None = None, seconds: float | None = None) -> SearchResult:
+        """Evaluate candidates until ``evaluations`` in total (resumed ones included) or ``seconds`` pass."""
+        criteria: list[Termination] = []
+        if evaluations is not None:
+            if evaluations < 1:
+                raise UserError(f"evaluations must be at least 1, got {evaluations}")
+            criteria.append(MaxEvaluations(evaluations))
+        if seconds is not None:
+            criteria.append(MaxSeconds(seconds))
+        if not criteria:
+            raise UserError("optimize() needs evaluations=N and/or seconds=S")
+        self.search.termination = AnyOf(tuple(criteria))
+        self.search.run()
+        return self.result()
+
+    def ask(self) -> Pending:
+        """The next candidate to evaluate; it is recorded as running until :meth:`tell`."""
+        return self.search.ask()
+
+    def tell(self, pending: Pending, result: Mapping[str, float] | Evaluation | BaseException | str) -> Trial:
+        """Report ``pending``'s metrics (every objective and constrained metric by name), or its failure."""
+        return self.search.tell(pending, result)
+
+    def result(self) -> SearchResult:
+        s = self.search
+        run_dir = None if s.store is None else s.store.run_dir
+        return SearchResult(tuple(self.problem.objectives), s.front(), list(s.trials), list(s.hv_history), run_dir)
+
+    @property
+    def trials(self) -> list[Trial]:
+        return list(self.search.trials)
+
+    def close(self) -> None:
+        if self.search.store is not None:
+            self.search.store.close()
+        self.problem.close()
+
+    def __enter__(self) -> "Study":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _Budget:
+    """Placeholder termination until :meth:`Study.optimize` sets one (ask/tell needs none)."""
+
+    def done(self, search: Search) -> bool:
+        raise UserError("call Study.optimize(evaluations=N) to run, or drive the study with ask() and tell()")

@@ -1,0 +1,55 @@
+"""Reading a stored run back: its objectives, its Pareto front and its hypervolume over time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evonas.core.objectives import Direction, Objective, to_min_vector
+from evonas.core.pareto import ParetoArchive, hypervolume
+from evonas.core.problem import Trial, TrialState
+from evonas.engine.store import CandidateRow, RunStore
+
+
+def stored_objectives(store: RunStore) -> tuple[Objective, ...]:
+    """The objectives a stored run optimised (names, directions, units and bounds; no sources)."""
+    return tuple(Objective(o["name"], Direction[o["direction"]], o.get("unit", ""),
+                           bounds=None if o.get("bounds") is None else tuple(o["bounds"]))
+                 for o in store.config["objectives"])
+
+
+def _trial(row: CandidateRow, objectives: tuple[Objective, ...]) -> Trial:
+    return Trial(row.id, row.genome, row.parent_id, row.operator, TrialState(row.status), row.metrics,
+                 to_min_vector(objectives, row.metrics), row.violation, row.fidelity)
+
+
+def stored_front(store: RunStore) -> list[CandidateRow]:
+    """The stored run's feasible non-dominated candidates, sorted by the first objective."""
+    objectives = stored_objectives(store)
+    rows = {r.id: r for r in store.candidates()}
+    archive = ParetoArchive()
+    for r in rows.values():
+        if r.status == TrialState.OK.value:
+            archive.add(_trial(r, objectives))
+    order = sorted(archive.trials, key=lambda t: tuple(np.round(t.values, 12)))
+    return [rows[t.id] for t in order]
+
+
+def stored_hypervolume(store: RunStore) -> list[tuple[int, float, float]]:
+    """(evaluations, seconds since the first candidate started, hypervolume) at every front change.
+
+    Uses the bounds stored with the run (``meta['bounds']``), the same the search reported.
+    """
+    bounds = store.get_meta("bounds")
+    if bounds is None:
+        return []
+    lower, upper = np.array(bounds[0]), np.array(bounds[1])
+    objectives = stored_objectives(store)
+    rows = store.candidates()
+    first = min((r.started_at for r in rows), default=0.0)
+    archive, out = ParetoArchive(), []
+    for n, r in enumerate(rows, 1):
+        changed = r.status == TrialState.OK.value and archive.add(_trial(r, objectives))
+        if changed or not out:
+            hv = hypervolume(archive.values, lower, upper) if len(archive) else 0.0
+            out.append((n, r.finished_at - first, hv))
+    return out

@@ -1,0 +1,278 @@
+"""The real problem: train MobileNetV3-like candidates on an image dataset and score any objectives."""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint, MetricContext, Objective, check_objectives
+from evonas.core.problem import Evaluation, Problem, Proposal, WeightTransfer
+from evonas.mobilenet.builder import build
+from evonas.mobilenet.costs import count_flops, count_params
+from evonas.mobilenet.data import Dataset
+from evonas.mobilenet.distill import distill
+from evonas.mobilenet.space import Genome, MobileNetSpace
+from evonas.mobilenet.training import TrainConfig, accuracy, train
+
+ACCURACY = "accuracy"
+OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flops"})
+"""What every evaluation records besides the objectives' sources (params and FLOPs are cheap
+and feed LEMONADE's density estimate and the front table)."""
+
+
+def accuracy_objective() -> Objective:
+    """Validation accuracy (maximised, in [0, 1]): the problem's own metric, measured after training."""
+    return Objective.maximize(ACCURACY, bounds=(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Training and validation tensors of one dataset split."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+    @classmethod
+    def from_dataset(cls, data: Dataset, val_fraction: float, seed: int) -> "Splits":
+        tr, va = data.split(val_fraction, seed)
+        return cls(torch.from_numpy(tr.x), torch.from_numpy(tr.y), torch.from_numpy(va.x),
+                   torch.from_numpy(va.y), data.input_shape, data.num_classes)
+
+
+class ImageClassification(Problem):
+    """Validation accuracy and any other objectives of trained MobileNetV3-like networks.
+
+    Each candidate is built, trained for ``train_config.epochs`` on the training split and
+    scored on the validation split. Every objective with a source is computed on the built
+    network: training-free sources before training (on the initial weights), the others on
+    the trained network. Objectives without a source must be metrics this problem produces
+    (``accuracy``, ``params``, ``flops``, ``train_seconds``). Weight initialisation and
+    shuffling are seeded from the run seed and the genome string, so the same genome gives
+    the same metrics whatever order it is evaluated in.
+
+    Args:
+        splits: training and validation data.
+        space: the search space.
+        objectives: k >= 2 objectives (see :mod:`hardware.objectives` for built-ins).
+        train_config: training settings (epochs = fidelity).
+        seed: the run seed.
+        inherit_epochs: fine-tune epochs of a child that inherits its parent's weights
+            (a :class:`~evonas.core.problem.WeightTransfer` payload); approximate children are
+            fine-tuned by distillation from the parent. 0 trains every candidate from scratch.
+    """
+
+    def __init__(self, splits: Splits, space: MobileNetSpace, objectives: Sequence[Objective],
+                 train_config: TrainConfig = TrainConfig(), seed: int = 0, inherit_epochs: float = 0.0):
+        self.splits = splits
+        self.space = space
+        self.objectives = tuple(objectives)
+        self.train_config = train_config
+        self.seed = seed
+        self.inherit_epochs = inherit_epochs
+        check_objectives(self.objectives)
+        self.check_metric_names(())
+        for o in self.objectives:
+            check = getattr(o.source, "check", None)
+            if check is not None:
+                check(splits.input_shape, splits.num_classes, space.config)
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def from_options(cls, objectives: Sequence[Objective], seed: int = 0, data: str | None = None,
+                     epochs: float = 3, batch_size: int = 64, lr: float = 5e-3, val_fraction: float = 0.2,
+                     device: str = "cpu", inherit_epochs: float = 1.0) -> "ImageClassification":
+        """Real training of MobileNetV3-like networks on an image dataset.
+
+        Args:
+            data: dataset path (IDX dir, CIFAR-10 dir, .npz, image folder); None: the embedded digits.
+            epochs: training epochs per candidate (the fidelity).
+            batch_size: training batch size.
+            lr: peak learning rate.
+            val_fraction: fraction of the data held out for validation.
+            device: training device, cpu or cuda.
+            inherit_epochs: fine-tune epochs of a child inheriting its parent's weights (lemonade; 0: from scratch).
+        """
+        from evonas.mobilenet.data import load_dataset
+        from evonas.mobilenet.space import SpaceConfig
+        from evonas.mobilenet.training import check_device
+
+        if epochs <= 0:
+            raise UserError(f"--epochs must be positive, got {epochs}")
+        if not 0 < val_fraction < 1:
+            raise UserError(f"--val-fraction must lie strictly between 0 and 1, got {val_fraction}")
+        if inherit_epochs < 0:
+            raise UserError(f"--inherit-epochs must be 0 (no inheritance) or positive, got {inherit_epochs}")
+        check_device(device)
+        dataset = load_dataset(data)
+        splits = Splits.from_dataset(dataset, val_fraction, seed)
+        space = MobileNetSpace(SpaceConfig.for_resolution(min(dataset.input_shape[1:])))
+        return cls(splits, space, objectives, TrainConfig(epochs, batch_size, lr, device=device), seed, inherit_epochs)
+
+    # -- what it produces ----------------------------------------------------------
+    def metric_names(self) -> frozenset[str]:
+        names = set(OWN_METRICS) | {o.name for o in self.objectives}
+        if any(o.name == "latency_ms" and o.source is not None for o in self.objectives):
+            names.add("latency_iqr_ms")
+        return frozenset(names)
+
+    def context(self, metrics: Mapping[str, float], trained: bool) -> MetricContext:
+        return MetricContext(self.splits.input_shape, self.splits.num_classes, dict(metrics), trained)
+
+    def generator(self, genome: Genome) -> torch.Generator:
+        """The torch generator for ``genome`` under this run's seed."""
+        state = np.random.SeedSequence([self.seed, zlib.crc32(str(genome).encode())]).generate_state(2)
+        return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+    def build(self, genome: Genome, generator: torch.Generator | None = None) -> torch.nn.Module:
+        """An untrained network for ``genome`` at this problem's input shape and class count."""
+        return build(genome, self.space.config, self.splits.input_shape, self.splits.num_classes,
+                     generator or self.generator(genome))
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, proposal: Proposal) -> Evaluation:
+        genome = proposal.genome
+        gen = self.generator(genome)
+        model = self.build(genome, gen)
+        metrics = self._sourced(model, genome, {}, training_free=True)
+        t0 = time.perf_counter()
+        epochs, inherited = self._fit(model, proposal.payload, gen)
+        metrics["train_seconds"] = time.perf_counter() - t0
+        metrics["inherited"] = float(inherited)
+        metrics[ACCURACY] = accuracy(model, self.splits.x_val, self.splits.y_val, self.train_config.device)
+        model.cpu().eval()
+        metrics = self._sourced(model, genome, metrics, training_free=False)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        artifacts: dict[str, Any] = {"state_dict": state}
+        records = [m for o in self.objectives
+                   if (m := getattr(o.source, "measurement", lambda *a: None)(genome, self.splits.input_shape))]
+        if records:
+            artifacts["measurement"] = records[0]
+        return Evaluation(metrics, float(epochs), artifacts)
+
+    def _sourced(self, model: torch.nn.Module, genome: Genome, metrics: dict[str, float],
+                 training_free: bool) -> dict[str, float]:
+        """``metrics`` plus every sourced objective of the given kind (params and FLOPs always, first)."""
+        out = dict(metrics)
+        if training_free:
+            out.update(_static_costs(model, self.splits.input_shape))
+        for o in self.objectives:
+            if o.source is None or o.training_free != training_free:
+                continue
+            value = o.source(model, genome, self.context(out, trained=not training_free))
+            out.update(_as_metrics(o.name, value))
+        return out
+
+    def _fit(self, model: torch.nn.Module, payload: Any, gen: torch.Generator) -> tuple[float, bool]:
+        """Train from scratch, or fine-tune inherited weights; returns (epochs trained, inherited)."""
+        s = self.splits
+        if not (isinstance(payload, WeightTransfer) and payload.parent_weights is not None and self.inherit_epochs > 0):
+            train(model, s.x_train, s.y_train, self.train_config, gen)
+            return self.train_config.epochs, False
+        model.load_state_dict(payload.child_weights(self.space.config, gen))
+        if payload.function_preserving:
+            train(model, s.x_train, s.y_train, self.train_config, gen, epochs=self.inherit_epochs, finetune=True)
+        else:
+            teacher = self.build(payload.parent_genome)
+            teacher.load_state_dict(payload.parent_weights)
+            distill(model, teacher, s.x_train, s.y_train, self.train_config, gen, self.inherit_epochs)
+        return self.inherit_epochs, True
+
+    # -- training-free metrics, bounds and constraint checks ---------------------------------
+    def cheap_metrics(self, genome: Genome, names: Sequence[str]) -> dict[str, float]:
+        """Params, FLOPs and those training-free objectives named in ``names``, on an untrained network."""
+        model = self.build(genome, torch.Generator().manual_seed(0))
+        out = _static_costs(model, self.splits.input_shape)
+        for o in self.objectives:
+            if o.source is not None and o.training_free and o.name in names:
+                out.update(_as_metrics(o.name, o.source(model, genome, self.context(out, trained=False))))
+        return out
+
+    def training_free_names(self) -> frozenset[str]:
+        """Metrics known before training: params, FLOPs and every training-free objective."""
+        return frozenset({"params", "flops"} | {o.name for o in self.objectives if o.source is not None and o.training_free})
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Minimisation-form bounds per objective, for the hypervolume.
+
+        Accuracy lies in [0, 1]; a training-free cost runs from 0 to 1.1 x its value on the
+        space's largest network; other objectives need their ``Objective.bounds``.
+        """
+        if self._bounds is None:
+            lows, highs = [], []
+            extremes = None
+            for o in self.objectives:
+                if o.bounds is not None:
+                    lo, hi = o.bounds
+                elif o.name == ACCURACY:
+                    lo, hi = 0.0, 1.0
+                elif o.name in self.training_free_names():
+                    extremes = extremes or [self.cheap_metrics(g, [o.name for o in self.objectives])
+                                            for g in (self.space.smallest(), self.space.largest())]
+                    values = [e[o.name] for e in extremes]
+                    lo, hi = min(0.0, *values), 1.1 * max(values) if max(values) > 0 else 0.0
+                else:
+                    raise UserError(f"objective {o.name!r} cannot be computed before training, so its range is "
+                                    f"unknown: give the Objective bounds=(low, high) for the hypervolume")
+                a, b = sorted((o.to_min(lo), o.to_min(hi)))
+                lows.append(a)
+                highs.append(b)
+            self._bounds = (np.array(lows), np.array(highs))
+        return self._bounds
+
+    def check_constraints(self, constraints: Sequence[Constraint]) -> None:
+        """Reject constraints no network of the space can meet.
+
+        A bound on a training-free metric is tried on the space's smallest and largest
+        networks and 8 seeded samples: when none satisfies it, the search would waste its
+        budget, so it is an error. Accuracy bounds outside [0, 1] are errors too.
+        """
+        self.check_metric_names(constraints)
+        free = [c for c in constraints if c.name in self.training_free_names()]
+        for c in constraints:
+            if c.name == ACCURACY and ((c.lower is not None and c.lower > 1) or (c.upper is not None and c.upper < 0)):
+                raise UserError(f"constraint {c} cannot be met: accuracy lies in [0, 1]")
+        if not free:
+            return
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 7]))
+        genomes = [self.space.smallest(), self.space.largest(), *(self.space.sample(rng) for _ in range(8))]
+        names = [c.name for c in free]
+        seen = [self.cheap_metrics(g, names) for g in genomes]
+        for c in free:
+            if all(c.violation(m) > 0 for m in seen):
+                values = [m[c.name] for m in seen]
+                raise UserError(f"constraint {c} cannot be met in this space: {c.name} ranges over "
+                                f"[{min(values):.4g}, {max(values):.4g}] on its smallest, largest and 8 sampled networks")
+
+    def describe(self) -> dict[str, Any]:
+        targets = [o.source.target.settings() for o in self.objectives if hasattr(o.source, "target")]
+        return {"problem": "image-classification", "targets": targets,
+                "input_shape": list(self.splits.input_shape), "num_classes": self.splits.num_classes,
+                "epochs": self.train_config.epochs, "device": self.train_config.device}
+
+
+def _static_costs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
+    """Parameters and FLOPs, recorded for every candidate."""
+    return {"params": float(count_params(model)), "flops": float(count_flops(model, tuple(input_shape)))}
+
+
+def _as_metrics(name: str, value: Any) -> dict[str, float]:
+    """A source's result as metrics: a number for ``name``, or a mapping that holds ``name``."""
+    if isinstance(value, Mapping):
+        if name not in value:
+            raise ValueError(f"the source of objective {name!r} returned {sorted(value)} without {name!r}")
+        return {k: float(v) for k, v in value.items()}
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"objective {name!r} is {out}")
+    return {name: out}
