@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evonas.mobilenet.problem import ImageClassification, Splits, cost_objective
+from evonas.mobilenet.problem import ImageClassification, Splits, accuracy_objective
 from evonas.mobilenet.data import load_dataset
 from evonas.engine.driver import MaxEvaluations, Search
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
 from evonas.mobilenet.training import TrainConfig
-from hardware.targets import get_target
+from hardware.objectives import flops
 from populations.lemonade import Lemonade
 
 
@@ -51,8 +51,7 @@ def make_problem(args, inherit_epochs: float) -> ImageClassification:
     splits = replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
     space = MobileNetSpace(BENCH_SPACE)
     train_cfg = TrainConfig(args.epochs, args.batch_size, args.lr)
-    return ImageClassification(splits, space, get_target("cpu"), train_cfg, args.seed, cost_objective("flops"),
-                               inherit_epochs)
+    return ImageClassification(splits, space, (accuracy_objective(), flops()), train_cfg, args.seed, inherit_epochs)
 
 
 def run(args, label: str, inherit_epochs: float, evaluations: int) -> dict:

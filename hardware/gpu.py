@@ -49,9 +49,9 @@ class TorchCUDA(Target):
     description: str = "torch eager on CUDA device 0, inference_mode, batch 1, CUDA-event timing"
 
     @classmethod
-    def create(cls) -> "TorchCUDA":
+    def create(cls, protocol: TimingProtocol | None = None) -> "TorchCUDA":
         require_cuda()
-        return cls()
+        return cls(protocol=protocol or TimingProtocol())
 
     def measure(self, model, input_shape) -> LatencyMeasurement:
         model = model.eval().to("cuda")
@@ -97,11 +97,11 @@ class OnnxRuntimeCUDA(OnnxRuntimeCPU):
     pin_core: int | None = None
 
     @classmethod
-    def create(cls) -> "OnnxRuntimeCUDA":
+    def create(cls, protocol: TimingProtocol | None = None) -> "OnnxRuntimeCUDA":
         if CUDA_PROVIDER not in ort.get_available_providers():
             raise UserError(f"target 'onnx-gpu' needs onnxruntime-gpu with {CUDA_PROVIDER}; this onnxruntime "
                             f"{ort.__version__} offers {', '.join(ort.get_available_providers())}")
-        return cls()
+        return cls(protocol=protocol or TimingProtocol())
 
     @property
     def description(self) -> str:  # type: ignore[override]

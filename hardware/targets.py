@@ -289,23 +289,77 @@ class prioritized:
             psutil.Process().nice(self._before)
 
 
-TARGETS: dict[str, Callable[[], Target]] = {
-    "edge-cpu": lambda: OnnxRuntimeCPU(),
-    "onnx-cpu": lambda: OnnxRuntimeCPU(name="onnx-cpu", threads=0, pin_core=None),
-    "cpu": lambda: TorchCPU(),
-    "gpu": lambda: _gpu_target("TorchCUDA"),
-    "onnx-gpu": lambda: _gpu_target("OnnxRuntimeCUDA"),
+def _core(pin_core: str) -> int | str | None:
+    return None if pin_core.lower() == "none" else int(pin_core) if pin_core.isdigit() else pin_core
+
+
+def edge_cpu(pin_core: str = "auto", raise_priority: bool = True,
+             protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """ONNX Runtime on the exported file, CPU provider, 1 intra-op thread, pinned to one core.
+
+    Args:
+        pin_core: the core timing runs on: an index into the allowed cores, 'auto' or 'none'.
+        raise_priority: raise the scheduling priority while timing, where the OS allows it.
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return OnnxRuntimeCPU(pin_core=_core(pin_core), raise_priority=raise_priority, protocol=protocol)
+
+
+def onnx_cpu(threads: int = 0, protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """ONNX Runtime on the exported file, CPU provider, unpinned.
+
+    Args:
+        threads: intra-op threads (0: every core).
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return OnnxRuntimeCPU(name="onnx-cpu", threads=threads, pin_core=None, protocol=protocol)
+
+
+def torch_cpu(protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """torch eager on the CPU under inference_mode.
+
+    Args:
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return TorchCPU(protocol=protocol)
+
+
+def torch_cuda(protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """torch eager on CUDA device 0, timed with CUDA events (a clear error without a GPU).
+
+    Args:
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return _gpu_target("TorchCUDA", protocol)
+
+
+def onnx_cuda(protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """ONNX Runtime's CUDA execution provider on the exported file (a clear error where it is missing).
+
+    Args:
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return _gpu_target("OnnxRuntimeCUDA", protocol)
+
+
+TARGETS: dict[str, Callable[..., Target]] = {
+    "edge-cpu": edge_cpu,
+    "onnx-cpu": onnx_cpu,
+    "cpu": torch_cpu,
+    "gpu": torch_cuda,
+    "onnx-gpu": onnx_cuda,
 }
+"""Target factories by name; each declares its options (see :func:`evonas.core.options.options_of`)."""
 
 
-def _gpu_target(cls_name: str) -> Target:
+def _gpu_target(cls_name: str, protocol: TimingProtocol) -> Target:
     from hardware import gpu  # imported lazily: hardware.gpu builds on this module
 
-    return getattr(gpu, cls_name).create()
+    return getattr(gpu, cls_name).create(protocol)
 
 
-def get_target(name: str) -> Target:
-    """The target called ``name``, or a user's target given as ``package.module:factory``.
+def get_target(name: str, **options) -> Target:
+    """The target called ``name`` with its ``options``, or a user's target given as ``package.module:factory``.
 
     A ``module:factory`` name imports ``module`` (it must be importable, e.g. on
     ``PYTHONPATH``) and calls ``factory()``, which must return a :class:`Target` (for a
@@ -315,10 +369,14 @@ def get_target(name: str) -> Target:
         UserError: no such target.
     """
     if ":" in name:
+        if options:
+            raise UserError(f"a user target ({name}) takes no target options; its factory configures it")
         return _user_target(name)
     if name not in TARGETS:
         raise UserError(f"unknown target {name!r}; choose one of: {', '.join(sorted(TARGETS))}")
-    return TARGETS[name]()
+    from evonas.core.options import instantiate
+
+    return instantiate(TARGETS[name], options)
 
 
 def _user_target(spec: str) -> Target:

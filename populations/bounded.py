@@ -65,6 +65,11 @@ class BoundedEvolution(Strategy):
     ``pool`` of them; the surrogate's best of these is proposed. Failing any feasible draw,
     the least-violating unseen draw (or the last draw) is proposed.
 
+    The target is a single objective for any number of objectives: the others are not
+    optimised, only kept within their constraints, since the strategy seeks the best network
+    under bounds, not a front. With two objectives and a bound on the cost nothing else is
+    left; with more, bound the other costs too to steer them.
+
     The race runs when the constraints' cheap metrics vary at least ``dominance`` times
     more over the values of one encoding position than over those of any other (measured
     on a few random genomes at setup) and that position has at most ``max_niches`` values;

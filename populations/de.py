@@ -27,6 +27,11 @@ class DifferentialEvolution(Strategy):
     survive. A child decoding to a genome already proposed is rebuilt (new r1, r2, r3)
     up to ``max_retries`` times, so evaluations are rarely spent on known points.
 
+    Trials this strategy did not propose (user-given initial genomes, operator 'init') are
+    adopted at the centre of their genome's cell of [0, 1]^d: into the population while it
+    is filling, else as immigrants that compete in the next survival without counting as
+    one of its children. Survival works with any number of objectives.
+
     Args:
         population: number of vectors in the population (at least 4).
         mutation_factor: F, the scale of the difference vector.
@@ -48,6 +53,7 @@ class DifferentialEvolution(Strategy):
         self.cardinalities_ = np.asarray(space.cardinalities())
         self.population_: list[tuple[np.ndarray, Trial]] = []
         self.offspring_: list[tuple[np.ndarray, Trial]] = []
+        self.immigrants_: list[tuple[np.ndarray, Trial]] = []  # told trials not proposed here
         self.pending_: dict = {}
         self.seen_: set = set()
         self.asked_ = 0
@@ -93,7 +99,9 @@ class DifferentialEvolution(Strategy):
         self.seen_.add(trial.genome)
         vectors = self.pending_.get(trial.genome)
         if not vectors:
-            return  # not proposed by this strategy (e.g. a user-given initial genome)
+            if trial.ok:  # not proposed by this strategy (e.g. a user-given initial genome)
+                self._adopt(trial)
+            return
         vector = vectors.pop(0)
         if not vectors:
             del self.pending_[trial.genome]
@@ -106,9 +114,18 @@ class DifferentialEvolution(Strategy):
         if len(self.offspring_) >= self.population:
             self._survive()
 
+    def _adopt(self, trial: Trial) -> None:
+        """Take in a trial proposed elsewhere, at the centre of its genome's cell (no randomness used)."""
+        vector = (np.asarray(self.space_.encode(trial.genome), dtype=float) + 0.5) / self.cardinalities_
+        if len(self.population_) < self.population and not self.offspring_:
+            self.population_.append((vector, trial))
+        else:
+            self.immigrants_.append((vector, trial))
+
     def _survive(self) -> None:
-        pool = self.population_ + self.offspring_
+        pool = self.population_ + self.offspring_ + self.immigrants_
         rank, crowd = rank_and_crowding(np.array([t.values for _, t in pool]), np.array([t.violation for _, t in pool]))
         order = np.lexsort((-crowd, rank))
         self.population_ = [pool[i] for i in order[:self.population]]
         self.offspring_ = []
+        self.immigrants_ = []

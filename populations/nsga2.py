@@ -12,6 +12,7 @@ from collections import deque
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.evaluator import Evaluator
+from pymoo.core.population import Population
 from pymoo.core.problem import Problem as PymooProblem
 from pymoo.core.termination import NoTermination
 from pymoo.operators.crossover.sbx import SBX
@@ -36,6 +37,11 @@ class PymooNSGA2(Strategy):
     being evaluated (parallel workers), the extra proposals are uniform random samples
     outside pymoo's population.
 
+    Successful trials outside pymoo's population (those extra samples, user-given initial
+    genomes with operator 'init') are not lost: they join the next generation told to pymoo
+    as extra infills, so they compete in its rank-and-crowding survival (its first one
+    keeps them all). Any number of objectives works (pymoo's ``n_obj``).
+
     Args:
         population: NSGA-II's population (and offspring) size.
     """
@@ -58,6 +64,7 @@ class PymooNSGA2(Strategy):
         self.batch_ = None
         self.queue_: deque = deque()
         self.slots_: dict = {}
+        self.foreign_: list[Trial] = []  # told trials outside pymoo's population, for its next survival
 
     def ask(self) -> Proposal:
         if not self.queue_ and not self.slots_:
@@ -79,10 +86,25 @@ class PymooNSGA2(Strategy):
 
     def tell(self, trial: Trial) -> None:
         rows = self.slots_.pop(trial.genome, None)
-        if rows is None:
-            return  # a proposal outside pymoo's population
+        if rows is None:  # outside pymoo's population: an extra sample or a user-given genome
+            if trial.ok:
+                self.foreign_.append(trial)
+            return
         self.F_[rows] = trial.values if trial.ok else _FAILED
         self.G_[rows] = trial.violation
         if not self.slots_:
             Evaluator().eval(StaticProblem(self.problem_, F=self.F_, G=self.G_), self.batch_)
-            self.algorithm_.tell(infills=self.batch_)
+            infills = self.batch_
+            if self.foreign_:
+                infills = Population.merge(infills, self._individuals(self.foreign_))
+                self.foreign_ = []
+            self.algorithm_.tell(infills=infills)
+
+    def _individuals(self, trials: list[Trial]) -> Population:
+        """Evaluated pymoo individuals for trials told from outside its population."""
+        X = np.array([self.space_.encode(t.genome) for t in trials], dtype=float)
+        F = np.array([t.values for t in trials], dtype=float)
+        G = np.array([[t.violation] for t in trials], dtype=float)
+        pop = Population.new("X", X)
+        Evaluator().eval(StaticProblem(self.problem_, F=F, G=G), pop)
+        return pop

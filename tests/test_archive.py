@@ -3,11 +3,11 @@ import pytest
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Direction, Objective, to_min_vector
-from evonas.core.problem import Trial
+from evonas.core.problem import Trial, TrialState
 from evonas.core.pareto import ParetoArchive, hypervolume, rank_and_crowding
 
 
-def _trial(i, values, violation=0.0, status="ok"):
+def _trial(i, values, violation=0.0, status=TrialState.OK):
     return Trial(i, f"g{i}", None, "random", status, {}, np.asarray(values, float), violation)
 
 
@@ -34,7 +34,7 @@ def test_archive_keeps_exactly_the_non_dominated_points():
     assert sorted(tuple(v) for v in archive.values) == [(0.5, 4), (1, 3), (2, 1.5), (3, 1)]
     assert sorted(t.id for t in archive.trials) == [0, 1, 5, 6]
     assert not archive.add(_trial(9, (0.1, 0.1), violation=1.0))  # infeasible never enters
-    assert not archive.add(_trial(10, (np.nan, np.nan), status="failed"))
+    assert not archive.add(_trial(10, (np.nan, np.nan), status=TrialState.FAILED))
 
 
 def test_rank_and_crowding_with_constraints():

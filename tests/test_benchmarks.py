@@ -64,7 +64,7 @@ def test_nb201_reads_columns_by_name(nb201, table):
 def test_cost_from_help_table_joins_by_arch_string(nb201, table):
     help_csv = shared_data("nb201_hw_latency_help") / "nb201_latency_ms__help.csv"
     joined = NB201Problem.from_tables(table, "c10_test_acc_200ep_mean", "fpga", cost_table=help_csv)
-    np.testing.assert_allclose(joined.cost, nb201.cost)  # SOURCE.md: HELP fpga == HW-NAS-Bench C10 fpga
+    np.testing.assert_allclose(joined.costs, nb201.costs)  # SOURCE.md: HELP fpga == HW-NAS-Bench C10 fpga
     pixel2 = NB201Problem.from_tables(table, "c10_test_acc_200ep_mean", "pixel2", cost_table=help_csv)
     assert pixel2.evaluate(Proposal(parse_cell(ARCH0))).metrics["pixel2"] == 9
 
@@ -161,7 +161,7 @@ def test_benchmark_cli_end_to_end(table, tmp_path, capsys):
             "--strategies", "random,aging", "--evaluations", "40", "--seeds", "2", "--out", str(out)]
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["problem"]["cost_column"] == "hwnb_eyeriss_lat_ms_c10"
+    assert results["problem"]["cost_columns"] == ["hwnb_eyeriss_lat_ms_c10"]
     assert results["checkpoints"][-1] == 40 and results["checkpoints"] == sorted(results["checkpoints"])
     for name in ("random", "aging"):
         gaps = np.array(results["strategies"][name]["hv_gap"])
@@ -182,3 +182,26 @@ def test_benchmark_cli_ofa_constrained(tmp_path):
     best = np.array(results["strategies"]["de"]["best_feasible"])
     assert best.shape == (2, len(results["checkpoints"])) and np.nanmax(best) > 0.7
     assert (out / "hv.png").is_file() and (out / "best_feasible.png").is_file()
+
+
+def test_search_and_benchmark_cli_nb201_three_objectives(table, tmp_path, capsys):
+    """k = 3: two cost columns; the front, history and the benchmark's hv_gap all use all three."""
+    out, bench = tmp_path / "run", tmp_path / "bench"
+    columns = "hwnb_fpga_lat_ms_c10,params_M_c10"
+    assert main(["search", "--space", "nb201", "--table", str(table), "--cost-column", columns,
+                 "--evaluations", "80", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["front", str(out), "--format", "json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    names = ["c10_test_acc_200ep_mean", "hwnb_fpga_lat_ms_c10", "params_M_c10"]
+    assert front and all(list(f["objectives"]) == names for f in front)
+    pts = np.array([[-f["objectives"][names[0]], f["objectives"][names[1]], f["objectives"][names[2]]] for f in front])
+    for a in pts:  # no member dominates another in all three objectives
+        assert not any(np.all(b <= a) and np.any(b < a) for b in pts)
+    assert main(["benchmark", "nb201", "--table", str(table), "--cost-column", columns, "--strategies",
+                 "random,spls", "--evaluations", "60", "--seeds", "2", "--out", str(bench)]) == 0
+    results = json.loads((bench / "results.json").read_text())
+    assert results["problem"]["objectives"] == names
+    for name in ("random", "spls"):
+        gaps = np.array(results["strategies"][name]["hv_gap"])
+        assert np.all((gaps > 0) & (gaps < 1)) and np.all(np.diff(gaps, axis=1) <= 1e-12)

@@ -26,7 +26,7 @@ def _run(problem, strategy, bound, n=80, seed=0) -> Search:
 
 def test_screening_spends_no_evaluation_on_a_known_infeasible_cell():
     problem = _problem()
-    bound = float(np.quantile(problem.cost, 0.3))  # 70 % of random cells break it
+    bound = float(np.quantile(problem.costs[:, 0], 0.3))  # 70 % of random cells break it
     bounded = _run(problem, BoundedEvolution(), bound)
     rand = _run(problem, RandomSearch(), bound)
     assert all(t.feasible for t in bounded.trials)
@@ -35,7 +35,7 @@ def test_screening_spends_no_evaluation_on_a_known_infeasible_cell():
 
 def test_elite_follows_the_unconstrained_objective_and_beats_random_search():
     problem = _problem()
-    bound = float(np.quantile(problem.cost, 0.3))
+    bound = float(np.quantile(problem.costs[:, 0], 0.3))
     best = lambda s: max(t.metrics[ACC] for t in s.trials if t.feasible)
     strategy = BoundedEvolution(n_init=10)
     search = _run(problem, strategy, bound, n=120)

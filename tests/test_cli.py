@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 
 from evonas.cli import main
+from evonas.engine.store import RunStore
 
 TINY = ["--evaluations", "4", "--epochs", "0.5", "--population", "2", "--sample-size", "2", "--no-progress"]
 
@@ -79,7 +80,7 @@ def test_search_is_repeatable_under_a_seed(tmp_path, capsys):
     histories = []
     for name in ("a", "b"):
         out = tmp_path / name
-        assert main(["search", "--cost", "flops", "--seed", "5", "--out", str(out), *TINY]) == 0
+        assert main(["search", "--objectives", "accuracy,flops", "--seed", "5", "--out", str(out), *TINY]) == 0
         capsys.readouterr()
         main(["history", str(out), "--format", "json"])
         histories.append(json.loads(capsys.readouterr().out))
@@ -102,6 +103,13 @@ BAD_INPUTS = {
     "missing data": (["--data", "/nonexistent/mnist"], "/nonexistent/mnist"),
     "wrong-shape data": (["--data", "BAD_NPZ"], "bad.npz"),
     "bad constraint": (["--constraint", "latency<3"], "malformed constraint"),
+    "unknown objective": (["--objectives", "accuracy,latncy_ms"], "unknown objective 'latncy_ms'"),
+    "one objective": (["--objectives", "accuracy"], "at least 2 objectives"),
+    "constraint on unknown metric": (["--constraint", "sizee_mb<=3"], "unknown metric 'sizee_mb'"),
+    "impossible bound": (["--constraint", "params<=10"], "params <= 10 cannot be met"),
+    "malformed custom objective": (["--custom-objective", "size=nomodule"], "malformed --custom-objective"),
+    "missing custom module": (["--custom-objective", "size=no_such_mod:f:min"], "cannot import no_such_mod:f"),
+    "option of another strategy": (["--n-pc", "3"], "unrecognized arguments: --n-pc"),
 }
 
 
@@ -114,6 +122,50 @@ def test_bad_input_is_one_clear_line_exit_2_nothing_written(case, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and expected in err
     assert not out.exists()
+
+
+def test_three_objectives_front_history_and_export(tmp_path, capsys):
+    """k = 3 through the CLI: every view and the export manifest carry all three objectives."""
+    out, onnx_dir = tmp_path / "run", tmp_path / "onnx"
+    assert main(["search", "--objectives", "accuracy,latency_ms,params", "--seed", "1", "--out", str(out), *TINY]) == 0
+    capsys.readouterr()
+    names = ["accuracy", "latency_ms", "params"]
+    assert main(["front", str(out), "--format", "json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    assert front and all(list(f["objectives"]) == names for f in front)
+    pts = np.array([[-f["objectives"]["accuracy"], f["objectives"]["latency_ms"], f["objectives"]["params"]]
+                    for f in front])
+    for a in pts:
+        assert not any(np.all(b <= a) and np.any(b < a) for b in pts)
+    assert main(["history", str(out), "--format", "json"]) == 0
+    assert all(set(names) <= set(h["objectives"]) for h in json.loads(capsys.readouterr().out))
+    assert main(["front", str(out)]) == 0
+    assert "params" in capsys.readouterr().out.splitlines()[1]
+    assert main(["export", str(out), "--out", str(onnx_dir)]) == 0
+    manifest = json.loads((onnx_dir / "manifest.json").read_text())
+    assert [list(m["objectives"]) for m in manifest["models"]] == [names] * len(front)
+
+
+def test_target_options_reach_the_target_and_the_store(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["search", "--target", "edge-cpu", "--min-seconds", "0.3", "--pin-core", "none",
+                 "--out", str(out), *TINY]) == 0
+    with RunStore.open(out) as store:
+        target = store.config["problem"]["targets"][0]
+        assert target["protocol"]["min_seconds"] == 0.3 and target["pin_core"] is None
+        assert store.config["search"]["target_options"] == {"min_seconds": 0.3, "pin_core": "none"}
+    capsys.readouterr()
+    assert main(["search", "--target", "edge-cpu", "--threads", "2", "--out", str(tmp_path / "r2"), *TINY]) == 2
+    assert "unrecognized arguments: --threads" in capsys.readouterr().err
+
+
+def test_search_help_lists_the_chosen_plugins_options(capsys):
+    assert main(["search", "--strategy", "lemonade", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--n-pc" in text and "--inherit-epochs" in text and "--sample-size" not in text
+    assert main(["search", "--space", "nb201", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--cost-column" in text and "--sample-size" in text and "--epochs" not in text
 
 
 def test_output_dir_holding_a_run_is_refused_and_untouched(run_dir, capsys):

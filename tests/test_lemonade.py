@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from evonas.api import new_search, resume_search
+from evonas.api.spec import RunSpec, open_study, resume_study
 from evonas.cli import main
-from evonas.config import SearchConfig
-from evonas.core.problem import Trial
+from evonas.core.problem import Trial, TrialState
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
 from morphisms import MORPHISMS, MorphismPlan
@@ -47,7 +46,7 @@ def test_children_in_sparse_regions_are_preferred():
 
 def _trial(i, genome, acc, params):
     metrics = {"accuracy": acc, "params": params, "flops": 10 * params}
-    return Trial(i, genome, None, "random", "ok", metrics, np.array([-acc, params]))
+    return Trial(i, genome, None, "random", TrialState.OK, metrics, np.array([-acc, params]))
 
 
 def test_children_are_morphisms_of_front_members_or_plain_mutations():
@@ -72,25 +71,23 @@ def test_children_are_morphisms_of_front_members_or_plain_mutations():
         assert len({p.genome for p in proposals}) == len(proposals)
 
 
-def _config(**kw) -> SearchConfig:
-    base = dict(strategy="lemonade", target="cpu", epochs=0.5, inherit_epochs=0.25, n_init=2, n_pc=4, n_ac=1,
-                batch_size=64, seed=3)
-    return SearchConfig(**{**base, **kw})
+def _spec(**kw) -> RunSpec:
+    return RunSpec(strategy="lemonade", target="cpu", seed=3, strategy_options=dict(n_init=2, n_pc=4, n_ac=1),
+                   problem_options=dict(epochs=0.5, inherit_epochs=0.25, batch_size=64), **kw)
 
 
 def test_restart_keeps_front_weights_and_children_inherit_them(tmp_path):
     run = tmp_path / "run"
-    search = new_search(_config(evaluations=4), run)
-    search.run()
-    front_ids = {t.id for t in search.front()}
-    search.store.close()
+    study = open_study(_spec(evaluations=4), run)
+    front_ids = {t.id for t in study.optimize(evaluations=4).front}
+    study.close()
     weights = {int(p.stem) for p in (run / "weights").glob("*.pt")}
     assert weights == front_ids  # the population's weights survive; others are pruned
 
-    resumed = resume_search(run, evaluations=6)
-    assert {t.id for t in resumed.front()} == front_ids  # population restored from the store
-    child = resumed.step()
-    resumed.store.close()
+    resumed, _ = resume_study(run)
+    assert {t.id for t in resumed.search.front()} == front_ids  # population restored from the store
+    child = resumed.search.step()
+    resumed.close()
     assert child.ok and child.operator in MORPHISM_NAMES and child.parent_id in front_ids
     assert child.metrics["inherited"] == 1.0 and child.fidelity == 0.25
     with RunStore.open(run) as store:

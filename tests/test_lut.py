@@ -162,7 +162,7 @@ def test_profile_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
 
 def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path):
     out = tmp_path / "run"
-    assert main(["search", "--latency", "predicted", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",
+    assert main(["search", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",
                  "0.2", "--population", "2", "--sample-size", "2", "--out", str(out), "--no-progress"]) == 0
     table = LatencyTable.load(digits_lut)
     config = SpaceConfig.for_resolution(8)
@@ -176,7 +176,9 @@ def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path
         assert m["fingerprint"]["cpu_model"] and m["fingerprint"]["target"]["lut"] == str(digits_lut)
 
 
-def test_search_predicted_without_table_says_how_to_build_one(tmp_path, capsys):
-    assert main(["search", "--latency", "predicted", "--evaluations", "1", "--out", str(tmp_path / "r")]) == 2
-    assert "evonas profile build-lut" in capsys.readouterr().err
+def test_search_with_a_missing_table_is_one_clear_error(tmp_path, capsys):
+    assert main(["search", "--lut", str(tmp_path / "none.lut.json"), "--evaluations", "1",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read latency table" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()

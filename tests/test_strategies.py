@@ -1,14 +1,14 @@
-"""Conformance of every registered strategy on both benchmark problems: runs, reproducibility."""
+"""Every registered strategy on the two table benchmarks (needs ../shared/data; the conformance
+suite in evonas.testing covers the same properties on a synthetic problem without it)."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
 
-from evonas.api import STRATEGIES, make_problem, make_strategy, search_constraints
-from evonas.config import SearchConfig
+from evonas.api.registry import STRATEGIES
+from evonas.api.spec import RunSpec, build_constraints, build_problem
+from evonas.api.compare import strategy_with
 from evonas.engine.driver import MaxEvaluations, Search
 from conftest import shared_data
 
@@ -16,22 +16,30 @@ BUDGET = {"nb201": 60, "ofa": 50}
 REPEATS_ALLOWED = {"nsga2"}  # pymoo's NSGA-II removes duplicates within a generation only
 
 
-def _config(space: str, **kw) -> SearchConfig:
+SHARED_OPTIONS = dict(population=8, sample_size=3, n_pc=6, n_ac=2, n_init=4)
+
+
+def _spec(space: str) -> RunSpec:
     if space == "nb201":
-        opts = dict(table=str(shared_data("nb201") / "nb201_table.csv"))
-    else:
-        opts = dict(data_dir=str(shared_data("ofa_mbv3")), max_latency=25.0)
-    return SearchConfig(space=space, population=8, sample_size=3, n_pc=6, n_ac=2, n_init=4, **opts, **kw)
+        return RunSpec(space=space, problem_options=dict(table=str(shared_data("nb201") / "nb201_table.csv")))
+    return RunSpec(space=space, problem_options=dict(data_dir=str(shared_data("ofa_mbv3"))), max_latency=25.0)
 
 
 _problems: dict = {}
 
 
+def _problem(space: str):
+    return _problems.get(space) or _problems.setdefault(space, build_problem(_spec(space)))
+
+
+def _strategy(name: str, **options):
+    return strategy_with(name, {**SHARED_OPTIONS, **options})
+
+
 def _run(space: str, strategy: str, seed: int):
-    cfg = _config(space, strategy=strategy, seed=seed)
-    problem = _problems.get(space) or _problems.setdefault(space, make_problem(cfg))
-    search = Search(problem, make_strategy(cfg), MaxEvaluations(BUDGET[space]), seed,
-                    constraints=search_constraints(cfg, problem))
+    problem = _problem(space)
+    search = Search(problem, _strategy(strategy), MaxEvaluations(BUDGET[space]), seed,
+                    constraints=build_constraints(_spec(space), problem))
     search.run()
     return search
 
@@ -51,11 +59,10 @@ def test_strategy_runs_and_is_reproducible(space, strategy):
 
 @pytest.mark.parametrize("strategy", ["aging", "de", "nsga2"])
 def test_evolution_beats_its_random_start_on_nb201(strategy):
-    cfg = dataclasses.replace(_config("nb201"), strategy=strategy, population=10)
-    problem = _problems.get("nb201") or _problems.setdefault("nb201", make_problem(cfg))
+    problem = _problem("nb201")
     hvs = []
     for seed in range(3):
-        search = Search(problem, make_strategy(dataclasses.replace(cfg, seed=seed)), MaxEvaluations(150), seed)
+        search = Search(problem, _strategy(strategy, population=10), MaxEvaluations(150), seed)
         search.run()
         hvs.append(1 - search.hypervolume() / problem.reference_hypervolume())
     assert np.median(hvs) < 0.02

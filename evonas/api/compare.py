@@ -28,7 +28,7 @@ import numpy as np
 
 from evonas.api import registry
 from evonas.api.spec import RunSpec, build_constraints, build_problem
-from evonas.core.options import options_of
+from evonas.core.options import instantiate, options_of
 from evonas.engine.driver import MaxEvaluations, Search
 from evonas.core.errors import UserError
 from evonas.core.objectives import Direction
@@ -78,10 +78,15 @@ class BenchmarkPlan:
         return plan
 
     def strategy(self, name: str):
-        """A fresh strategy ``name`` with those shared options it declares."""
-        cls = registry.strategy_class(name)
-        declared = {o.name for o in options_of(cls)}
-        return cls(**{k: v for k, v in self.strategy_options.items() if k in declared})
+        """A fresh strategy ``name`` with those of the shared options it declares."""
+        return strategy_with(name, self.strategy_options)
+
+
+def strategy_with(name: str, options: dict):
+    """A fresh strategy ``name`` given those of ``options`` it declares (the others are ignored)."""
+    cls = registry.strategy_class(name)
+    declared = {o.name for o in options_of(cls)}
+    return instantiate(cls, {k: v for k, v in options.items() if k in declared})
 
 
 class _Recorder:

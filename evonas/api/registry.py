@@ -60,3 +60,14 @@ def strategy_class(name: str) -> Callable:
 
 def problem_factory(name: str) -> Callable:
     return lookup("search space", PROBLEMS, name)
+
+
+def target_factory(name: str) -> Callable | None:
+    """The factory of built-in target ``name`` (``None`` for a user target ``module:factory``)."""
+    if ":" in name:
+        return None
+    from hardware.targets import TARGETS
+
+    if name not in TARGETS:
+        raise UserError(f"unknown target {name!r}; choose one of: {', '.join(sorted(TARGETS))}")
+    return TARGETS[name]

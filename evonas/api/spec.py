@@ -20,7 +20,7 @@ from evonas.api import registry
 from evonas.api.study import Study
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Direction, Objective
-from evonas.core.options import check_options
+from evonas.core.options import check_options, instantiate
 from evonas.core.problem import Problem
 
 OWN = "accuracy"
@@ -38,6 +38,7 @@ class RunSpec:
         objectives: built-in objectives by name (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb.
         custom_objectives: ``NAME=module:function:min|max[:free]`` user objectives.
         target: the hardware target of latency and peak memory.
+        target_options: the target's own options (e.g. its timing protocol's ``min_seconds``).
         lut: a latency lookup table, to predict latency instead of measuring it.
         force_lut: use ``lut`` even if built elsewhere.
         constraints: bounds such as 'latency_ms<=5'.
@@ -55,6 +56,7 @@ class RunSpec:
     objectives: tuple[str, ...] | None = None
     custom_objectives: tuple[str, ...] = ()
     target: str = "edge-cpu"
+    target_options: dict[str, Any] = field(default_factory=dict)
     lut: str | None = None
     force_lut: bool = False
     constraints: tuple[str, ...] = ()
@@ -75,6 +77,11 @@ class RunSpec:
             Constraint.parse(text)
         check_options(registry.strategy_class(self.strategy), self.strategy_options)
         check_options(registry.problem_factory(self.space), self.problem_options)
+        target = registry.target_factory(self.target)
+        if target is not None:
+            check_options(target, self.target_options)
+        elif self.target_options:
+            raise UserError(f"a user target ({self.target}) takes no target options; its factory configures it")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -84,7 +91,7 @@ class RunSpec:
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        for group in ("problem_options", "strategy_options"):
+        for group in ("problem_options", "strategy_options", "target_options"):
             values[group] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.get(group, {}).items()}
         return cls(**values)
 
@@ -118,6 +125,7 @@ def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
     """The mobilenet problem's objectives: built-ins by name, then the custom ones."""
     names = spec.objectives if spec.objectives is not None else (OWN, "latency_ms")
     out = []
+    target = None
     for name in names:
         if name == OWN:
             from evonas.mobilenet.problem import accuracy_objective
@@ -126,8 +134,13 @@ def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
             continue
         factory = registry.lookup("objective", {**registry.OBJECTIVES, OWN: ""}, name)
         params = inspect.signature(factory).parameters
-        kwargs = {k: v for k, v in (("target", spec.target), ("lut", spec.lut), ("force_lut", spec.force_lut))
-                  if k in params}
+        kwargs: dict[str, Any] = {k: v for k, v in (("lut", spec.lut), ("force_lut", spec.force_lut)) if k in params}
+        if "target" in params:
+            if target is None:
+                from hardware.targets import get_target
+
+                target = get_target(spec.target, **spec.target_options)
+            kwargs["target"] = target
         out.append(factory(**kwargs))
     out += [parse_custom_objective(text) for text in spec.custom_objectives]
     return tuple(out)
@@ -137,17 +150,15 @@ def build_problem(spec: RunSpec) -> Problem:
     """The problem named by ``spec.space`` with its options (and the objectives, where it takes them)."""
     factory = registry.problem_factory(spec.space)
     params = inspect.signature(factory).parameters
-    kwargs = dict(spec.problem_options)
-    if "seed" in params:
-        kwargs["seed"] = spec.seed
+    reserved: dict[str, Any] = {"seed": spec.seed}
     if "objectives" in params:
-        kwargs["objectives"] = build_objectives(spec)
+        reserved["objectives"] = build_objectives(spec)
     elif spec.objectives is not None or spec.custom_objectives:
         raise UserError(f"--space {spec.space} takes its objectives from its own options (see --help), "
                         "not from --objectives or --custom-objective")
     if spec.lut is not None and "objectives" not in params:
         raise UserError(f"--lut only applies to --space mobilenet, not {spec.space}")
-    return factory(**kwargs)
+    return instantiate(factory, spec.problem_options, **reserved)
 
 
 def build_constraints(spec: RunSpec, problem: Problem) -> tuple[Constraint, ...]:
@@ -168,11 +179,10 @@ def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) 
 
     Nothing is written before every input has been checked.
     """
-    strategy = registry.strategy_class(spec.strategy)(**spec.strategy_options)
+    strategy = instantiate(registry.strategy_class(spec.strategy), spec.strategy_options)
     problem = build_problem(spec)
     initial = tuple(problem.space.parse(text) for text in spec.init)
     constraints = build_constraints(spec, problem)
-    problem.check_constraints(constraints)
     return Study(problem, strategy, constraints, spec.seed, out, initial=initial, callbacks=tuple(callbacks),
                  config=spec.to_dict())
 
@@ -186,7 +196,7 @@ def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, 
     if not stored:
         raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
     spec = RunSpec.from_dict(stored)
-    strategy = registry.strategy_class(spec.strategy)(**spec.strategy_options)
+    strategy = instantiate(registry.strategy_class(spec.strategy), spec.strategy_options)
     problem = build_problem(spec)
     initial = tuple(problem.space.parse(text) for text in spec.init)
     study = Study.resume(run_dir, problem, strategy, constraints=build_constraints(spec, problem),

@@ -123,7 +123,11 @@ class Study:
 
             self.strategy = AgingEvolution()
         self.constraints = tuple(self.constraints)
+        # every check that can fail runs before the run directory is created
+        self.strategy.check(len(self.problem.objectives))
         self.problem.check_metric_names(self.constraints)
+        self.problem.check_constraints(self.constraints)
+        self.problem.bounds()
         store = self._open_store()
         self.search = Search(self.problem, self.strategy, _Budget(), self.seed, store, self.constraints,
                              tuple(self.callbacks), initial=tuple(self.initial))

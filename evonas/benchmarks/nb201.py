@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from evonas.core.errors import DataError, UserError
-from evonas.core.objectives import Constraint, Objective
+from evonas.core.objectives import Constraint, Objective, check_against_table
 from evonas.core.problem import Evaluation, Problem, Proposal
 from evonas.core.pareto import hypervolume
 from pymoo.util.nds.non_dominated_sorting import find_non_dominated
@@ -246,22 +246,7 @@ class NB201Problem(Problem):
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
         """Raise :class:`UserError` if a constraint names an unknown metric or no cell satisfies them all."""
         self.check_metric_names(constraints)
-        metrics = self._columns()
-        ok = np.ones(N_CELLS, bool)
-        for c in constraints:
-            column = metrics[c.name]
-            satisfied = np.ones(N_CELLS, bool)
-            if c.upper is not None:
-                satisfied &= column <= c.upper
-            if c.lower is not None:
-                satisfied &= column >= c.lower
-            if not satisfied.any():
-                closest = column.min() if c.upper is not None else column.max()
-                extreme = "smallest" if c.upper is not None else "largest"
-                raise UserError(f"{c} is infeasible: the {extreme} {c.name} in the space is {closest:.4g}")
-            ok &= satisfied
-        if not ok.any():
-            raise UserError(f"constraints {' and '.join(map(str, constraints))} cannot all hold for any cell")
+        check_against_table(constraints, self._columns())
 
     def describe(self) -> dict:
         return {"problem": "nb201", "accuracy_column": self.accuracy_column, "cost_columns": list(self.cost_columns),

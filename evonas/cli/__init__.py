@@ -29,11 +29,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``evonas`` console script."""
     try:
-        args = build_parser(argv).parse_args(argv)
+        try:
+            args = build_parser(argv).parse_args(argv)
+        except SystemExit as exc:  # --help, or a usage error already printed as one line
+            return int(exc.code or 0)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. 'evonas history RUN | head'
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted: every finished candidate is in the run store; resume with --resume", file=sys.stderr)
         return 130

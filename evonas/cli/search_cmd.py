@@ -51,12 +51,14 @@ def register_search(sub, argv: list[str]) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force-lut", action="store_true", default=None,
                    help="use a --lut table built on another machine or library version")
-    strategy = peek(argv, "--strategy", defaults["strategy"].default)
-    space = peek(argv, "--space", defaults["space"].default)
-    if strategy in registry.STRATEGIES:
+    if argv[:1] == ["search"]:  # the chosen plug-ins' own flags (an unknown name is a one-line error)
+        strategy = peek(argv, "--strategy", defaults["strategy"].default)
+        space = peek(argv, "--space", defaults["space"].default)
         add_plugin_flags(p, registry.strategy_class(strategy), "strategy", f"options of --strategy {strategy}")
-    if space in registry.PROBLEMS:
         add_plugin_flags(p, registry.problem_factory(space), "problem", f"options of --space {space}")
+        target = peek(argv, "--target", defaults["target"].default)
+        if registry.target_factory(target) is not None:
+            add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
     p.set_defaults(func=run_search)
 
 
@@ -71,7 +73,7 @@ def spec_from_args(args):
     if args.force_lut:
         given["force_lut"] = True
     return RunSpec(**given, strategy_options=given_options(args, "strategy"),
-                   problem_options=given_options(args, "problem"))
+                   problem_options=given_options(args, "problem"), target_options=given_options(args, "target"))
 
 
 def run_search(args) -> int:

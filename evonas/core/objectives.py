@@ -15,7 +15,7 @@ import enum
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -161,8 +161,8 @@ class Constraint:
         return max(0.0, over, under)
 
     def __str__(self) -> str:
-        parts = [f"{self.name}<={self.upper:g}"] if self.upper is not None else []
-        parts += [f"{self.name}>={self.lower:g}"] if self.lower is not None else []
+        parts = [f"{self.name} <= {self.upper:g}"] if self.upper is not None else []
+        parts += [f"{self.name} >= {self.lower:g}"] if self.lower is not None else []
         return " and ".join(parts)
 
     @classmethod
@@ -176,3 +176,26 @@ class Constraint:
         except ValueError:
             raise UserError(f"malformed constraint {text!r}: {m.group(3)!r} is not a number") from None
         return cls(m.group(1), upper=value) if m.group(2) == "<=" else cls(m.group(1), lower=value)
+
+
+def check_against_table(constraints: "Sequence[Constraint]", columns: Mapping[str, np.ndarray]) -> None:
+    """Raise :class:`UserError` unless some row of an exhaustive metric table meets every constraint.
+
+    ``columns`` maps each metric name to its value for every genome of the space (a complete
+    benchmark table), so the check is exact.
+    """
+    ok = None
+    for c in constraints:
+        column = np.asarray(columns[c.name], float)
+        satisfied = np.ones(len(column), bool)
+        if c.upper is not None:
+            satisfied &= column <= c.upper
+        if c.lower is not None:
+            satisfied &= column >= c.lower
+        if not satisfied.any():
+            closest = column.min() if c.upper is not None else column.max()
+            extreme = "smallest" if c.upper is not None else "largest"
+            raise UserError(f"{c} is infeasible: the {extreme} {c.name} in the space is {closest:.4g}")
+        ok = satisfied if ok is None else ok & satisfied
+    if ok is not None and not ok.any():
+        raise UserError(f"constraints {' and '.join(map(str, constraints))} cannot all hold for any genome of the space")

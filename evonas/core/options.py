@@ -2,14 +2,18 @@
 
 A plug-in (strategy, problem factory, target factory) declares its options as the keyword
 parameters of its constructor or factory: the signature gives name, type and default, and
-the ``Args:`` section of its docstring gives the help text. :func:`options_of` reads both,
-so the CLI derives ``--flag`` and ``--help`` from the same declaration that the Python API
-calls, and the conformance suite checks that every option is documented.
+the ``Args:`` section of its docstring gives the help text. A parameter whose type is a
+dataclass (a target's ``TimingProtocol``) contributes that dataclass's fields, documented
+under its ``Attributes:``. :func:`options_of` reads all this, so the CLI derives ``--flag``
+and ``--help`` from the same declaration that the Python API calls, :func:`instantiate`
+builds the plug-in from flat option values, and the conformance suite checks that every
+option is documented.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
 import inspect
 import re
 import types
@@ -33,6 +37,7 @@ class Option:
         default: the default value.
         help: the docstring text for it ('' if undocumented).
         optional: ``None`` is allowed.
+        parent: the dataclass parameter this option is a field of (``None`` for a plain parameter).
     """
 
     name: str
@@ -40,6 +45,7 @@ class Option:
     default: Any
     help: str
     optional: bool = False
+    parent: str | None = None
 
     @property
     def flag(self) -> str:
@@ -82,7 +88,7 @@ def _docstring_args(obj: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     inside, current = False, None
     for line in doc.splitlines():
-        if re.fullmatch(r"(Args|Arguments|Options):\s*", line):
+        if re.fullmatch(r"(Args|Arguments|Attributes|Options):\s*", line):
             inside, current = True, None
             continue
         if inside and line and not line.startswith(" "):
@@ -98,22 +104,41 @@ def _docstring_args(obj: Any) -> dict[str, str]:
     return out
 
 
+def _parameters(plugin: Callable) -> list[tuple[inspect.Parameter, Any]]:
+    """(parameter, type hint) of a plug-in's constructor or factory, reserved ones left out."""
+    target = plugin.__init__ if inspect.isclass(plugin) else plugin
+    hints = typing.get_type_hints(target)
+    return [(p, hints.get(p.name, type(p.default))) for p in inspect.signature(target).parameters.values()
+            if p.name not in RESERVED and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _nested(hint: Any) -> type | None:
+    """The dataclass type of a parameter whose fields are options, if it is one."""
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
 def options_of(plugin: Callable) -> tuple[Option, ...]:
     """The CLI-expressible options of a plug-in class or factory function.
 
     Parameters whose type the CLI cannot express (dicts, objects) stay Python-only; so do
     the :data:`RESERVED` ones, which come from the shared run config.
     """
-    target = plugin.__init__ if inspect.isclass(plugin) else plugin
-    hints = typing.get_type_hints(target)
     helps = _docstring_args(plugin)
     if inspect.isclass(plugin):
         helps = {**_docstring_args(plugin.__init__), **helps}
     out = []
-    for p in inspect.signature(target).parameters.values():
-        if p.name in RESERVED or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
+    for p, hint in _parameters(plugin):
+        if p.default is p.empty:
             continue
-        base, optional = _base_type(hints.get(p.name, type(p.default)))
+        nested = _nested(hint)
+        if nested is not None:
+            docs = _docstring_args(nested)
+            for f in dataclasses.fields(nested):
+                base, optional = _base_type(typing.get_type_hints(nested).get(f.name))
+                if base is not None and f.default is not dataclasses.MISSING:
+                    out.append(Option(f.name, base, f.default, docs.get(f.name, ""), optional, p.name))
+            continue
+        base, optional = _base_type(hint)
         if base is None:
             continue
         out.append(Option(p.name, base, p.default, helps.get(p.name, ""), optional or p.default is None))
@@ -122,9 +147,32 @@ def options_of(plugin: Callable) -> tuple[Option, ...]:
 
 def check_options(plugin: Callable, given: dict[str, Any]) -> None:
     """Raise :class:`UserError` if ``given`` names an option ``plugin`` does not declare."""
-    target = plugin.__init__ if inspect.isclass(plugin) else plugin
-    known = set(inspect.signature(target).parameters) - RESERVED
+    known = {p.name for p, _ in _parameters(plugin)} | {o.name for o in options_of(plugin)}
     unknown = sorted(set(given) - known)
     if unknown:
-        name = getattr(plugin, "__name__", str(plugin))
+        name = getattr(plugin, "__qualname__", str(plugin))
         raise UserError(f"{name} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(known)) or 'none'}")
+
+
+def instantiate(plugin: Callable, given: dict[str, Any], **reserved: Any) -> Any:
+    """Call ``plugin`` with flat option values ``given`` (dataclass fields grouped back into their
+    parameter) and the ``reserved`` shared-config arguments it accepts."""
+    check_options(plugin, given)
+    by_name = {o.name: o for o in options_of(plugin)}
+    kwargs: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in given.items():
+        option = by_name.get(name)
+        if option is not None and option.parent is not None:
+            nested.setdefault(option.parent, {})[name] = value
+        else:
+            kwargs[name] = value
+    params = {p.name: (p, hint) for p, hint in _parameters(plugin)}
+    for parent, fields in nested.items():
+        p, hint = params[parent]
+        base = p.default if p.default is not p.empty and p.default is not None else hint()
+        kwargs[parent] = dataclasses.replace(base, **fields)
+    target = plugin.__init__ if inspect.isclass(plugin) else plugin
+    accepted = inspect.signature(target).parameters
+    kwargs.update({k: v for k, v in reserved.items() if k in accepted})
+    return plugin(**kwargs)

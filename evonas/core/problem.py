@@ -176,8 +176,10 @@ class Problem(abc.ABC):
         """Raise :class:`~evonas.core.errors.UserError` if ``constraints`` cannot be met in this space.
 
         Called by the driver before the search starts, so an infeasible bound is an error,
-        not a search that never finds a feasible candidate. The default checks nothing.
+        not a search that never finds a feasible candidate. The default checks only that every
+        constraint names a metric this problem produces.
         """
+        self.check_metric_names(constraints)
 
     def close(self) -> None:
         """Release resources (sessions, files)."""

@@ -39,8 +39,10 @@ class ExportedModel:
 def space_of(store: RunStore) -> MobileNetSpace:
     """The MobileNetV3-like space a stored run searched."""
     raw = store.config.get("space_config")
-    if raw is None:
-        raise UserError(f"run '{store.run_dir}' searched a benchmark space; it has no networks to export")
+    problem = store.config.get("problem", {})
+    if raw is None or "input_shape" not in problem:
+        raise UserError(f"run '{store.run_dir}' searched a {problem.get('problem', 'custom')} problem, not trained "
+                        "MobileNet networks; it has no weights to export")
     return MobileNetSpace(SpaceConfig(**{k: _tuples(v) for k, v in raw.items()}))
 
 

@@ -87,6 +87,7 @@ class ImageClassification(Problem):
             if check is not None:
                 check(splits.input_shape, splits.num_classes, space.config)
         self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+        self._cheap: dict[tuple, dict[str, float]] = {}
 
     @classmethod
     def from_options(cls, objectives: Sequence[Objective], seed: int = 0, data: str | None = None,
@@ -190,13 +191,19 @@ class ImageClassification(Problem):
 
     # -- training-free metrics, bounds and constraint checks ---------------------------------
     def cheap_metrics(self, genome: Genome, names: Sequence[str]) -> dict[str, float]:
-        """Params, FLOPs and those training-free objectives named in ``names``, on an untrained network."""
-        model = self.build(genome, torch.Generator().manual_seed(0))
-        out = _static_costs(model, self.splits.input_shape)
-        for o in self.objectives:
-            if o.source is not None and o.training_free and o.name in names:
-                out.update(_as_metrics(o.name, o.source(model, genome, self.context(out, trained=False))))
-        return out
+        """Params, FLOPs and those training-free objectives named in ``names``, on an untrained network.
+
+        Cached per genome and names: start-up checks and strategies ask for the same networks.
+        """
+        key = (str(genome), tuple(sorted(names)))
+        if key not in self._cheap:
+            model = self.build(genome, torch.Generator().manual_seed(0))
+            out = _static_costs(model, self.splits.input_shape)
+            for o in self.objectives:
+                if o.source is not None and o.training_free and o.name in names:
+                    out.update(_as_metrics(o.name, o.source(model, genome, self.context(out, trained=False))))
+            self._cheap[key] = out
+        return dict(self._cheap[key])
 
     def training_free_names(self) -> frozenset[str]:
         """Metrics known before training: params, FLOPs and every training-free objective."""

@@ -1,0 +1,236 @@
+"""A small deterministic synthetic problem for tests: no data files, no torch.
+
+:class:`SyntheticSpace` has ``positions`` positions of ``choices`` values each (by default
+6 x 4: 4,096 genomes), small enough to enumerate, with every one-position change listed by
+:meth:`SyntheticSpace.neighbours`. :class:`SyntheticProblem` maximises an ``accuracy`` that
+grows, with diminishing returns, with a weighted "capacity" of the genome, and minimises
+k - 1 cost metrics (``params``, ``flops``, ``latency_ms``, then ``cost_4``, ...), each a
+different positive weighted sum of the choices, so the costs conflict with the accuracy and
+with each other. The costs are training-free (:meth:`SyntheticProblem.cheap_metrics`).
+
+Every metric of every genome is computed once, when the problem is made, so the bounds
+are the space's true minimum and maximum and :meth:`SyntheticProblem.reference_hypervolume`
+is the best hypervolume any search can reach. Faults are injected deterministically by
+genome: ``fail_every`` makes :meth:`~SyntheticProblem.evaluate` raise, ``nan_every`` makes it
+return a NaN accuracy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from evonas.core.errors import UserError
+from evonas.core.objectives import Constraint, Objective, check_against_table
+from evonas.core.pareto import hypervolume, pareto_rank
+from evonas.core.problem import Evaluation, Problem, Proposal
+
+COST_NAMES = ("params", "flops", "latency_ms")
+"""Names of the first three cost objectives; further ones are ``cost_4``, ``cost_5``, ..."""
+
+_ACCURACY_WEIGHTS = (1.0, 0.8, 0.6, 0.9, 0.7, 0.5)
+_COST_WEIGHTS = (
+    (3.0, 2.0, 1.0, 0.5, 0.5, 0.5),  # params: the first positions
+    (0.5, 0.5, 1.0, 2.0, 3.0, 1.0),  # flops: the last positions
+    (1.0, 3.0, 0.5, 1.0, 0.5, 2.0),  # latency_ms: scattered
+)
+
+
+@dataclass(frozen=True)
+class SyntheticGenome:
+    """A genome of :class:`SyntheticSpace`: one choice index per position; ``str`` is e.g. ``0-1-3-2-2-0``."""
+
+    choices: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return "-".join(str(c) for c in self.choices)
+
+    def code(self, n_choices: int = 4) -> int:
+        """The genome's index in base-``n_choices`` order: stable across processes (unlike ``hash``)."""
+        code = 0
+        for c in self.choices:
+            code = code * n_choices + c
+        return code
+
+
+class SyntheticSpace:
+    """``positions`` integer positions with ``choices`` values each.
+
+    Args:
+        positions: number of positions of a genome.
+        choices: number of values of each position.
+    """
+
+    def __init__(self, positions: int = 6, choices: int = 4):
+        if positions < 1 or choices < 2:
+            raise UserError(f"a synthetic space needs positions >= 1 and choices >= 2, got {positions}, {choices}")
+        self.positions = positions
+        self.choices = choices
+
+    def sample(self, rng: np.random.Generator) -> SyntheticGenome:
+        return SyntheticGenome(tuple(int(x) for x in rng.integers(self.choices, size=self.positions)))
+
+    def mutate(self, genome: SyntheticGenome, rng: np.random.Generator) -> tuple[SyntheticGenome, str]:
+        """Change one random position to a different value."""
+        position = int(rng.integers(self.positions))
+        value = (genome.choices[position] + 1 + int(rng.integers(self.choices - 1))) % self.choices
+        return self._with(genome, position, value), "mutate_position"
+
+    def neighbours(self, genome: SyntheticGenome) -> list[SyntheticGenome]:
+        """Every genome one position change away, in a fixed order."""
+        return [self._with(genome, p, v) for p in range(self.positions) for v in range(self.choices)
+                if v != genome.choices[p]]
+
+    def parse(self, text: str) -> SyntheticGenome:
+        """The genome printed as ``text`` (e.g. ``0-1-3-2-2-0``); raises :class:`UserError` if malformed."""
+        parts = text.strip().split("-")
+        if len(parts) != self.positions or not all(re.fullmatch(r"\d+", p) for p in parts):
+            raise UserError(f"malformed synthetic genome {text!r}: expected {self.positions} choices joined by '-'")
+        return self.decode([int(p) for p in parts])
+
+    def cardinalities(self) -> tuple[int, ...]:
+        return (self.choices,) * self.positions
+
+    def encode(self, genome: SyntheticGenome) -> np.ndarray:
+        return np.asarray(genome.choices, dtype=np.int64)
+
+    def decode(self, vector: Sequence[int]) -> SyntheticGenome:
+        """The genome of an integer vector; raises :class:`UserError` if it lies outside the space."""
+        choices = tuple(int(v) for v in vector)
+        if len(choices) != self.positions or not all(0 <= c < self.choices for c in choices):
+            raise UserError(f"{list(vector)} is no genome of a {self.positions} x {self.choices} synthetic space")
+        return SyntheticGenome(choices)
+
+    def genomes(self) -> list[SyntheticGenome]:
+        """Every genome of the space, in :meth:`SyntheticGenome.code` order."""
+        return [SyntheticGenome(c) for c in itertools.product(range(self.choices), repeat=self.positions)]
+
+    def _with(self, genome: SyntheticGenome, position: int, value: int) -> SyntheticGenome:
+        return SyntheticGenome(genome.choices[:position] + (value,) + genome.choices[position + 1:])
+
+
+def cost_names(n_costs: int) -> tuple[str, ...]:
+    """The names of the first ``n_costs`` cost objectives."""
+    return tuple(COST_NAMES[i] if i < len(COST_NAMES) else f"cost_{i + 1}" for i in range(n_costs))
+
+
+def _weights(j: int, positions: int, table: Sequence[Sequence[float]] = _COST_WEIGHTS) -> np.ndarray:
+    """Weights of cost ``j`` over the positions (fixed for the first three, a fixed pattern after)."""
+    if j < len(table) and positions == len(table[j]):
+        return np.asarray(table[j], dtype=float)
+    return 0.5 + 0.5 * ((np.arange(positions) * (j + 3) + j) % 5)
+
+
+class SyntheticProblem(Problem):
+    """Maximise ``accuracy`` and minimise ``n_objectives - 1`` conflicting costs of a synthetic space.
+
+    ``accuracy = 0.95 - 0.5 exp(-capacity / 4) - 0.015 (x_2 - 2)^2 / (c - 1)^2`` where
+    ``capacity`` is a positive weighted sum of the choices ``x`` (``c`` choices per
+    position), so accuracy grows with diminishing returns, except at position 2 where a
+    middle value is best. Cost ``j`` is ``1 + w_j . x`` with positive weights that differ per
+    cost (plus ``0.1 x_0 x_1`` for ``params``).
+
+    Args:
+        n_objectives: number of objectives k (at least 2): accuracy and k - 1 costs.
+        fail_every: genomes whose code (:meth:`SyntheticGenome.code`) is a multiple of it
+            raise in :meth:`evaluate` (0: none).
+        nan_every: genomes whose code plus one is a multiple of it get a NaN accuracy (0: none).
+        positions: positions of the space.
+        choices: values of each position.
+    """
+
+    def __init__(self, n_objectives: int = 2, fail_every: int = 0, nan_every: int = 0,
+                 positions: int = 6, choices: int = 4):
+        if n_objectives < 2:
+            raise UserError(f"the synthetic problem needs at least 2 objectives, got {n_objectives}")
+        if fail_every < 0 or nan_every < 0:
+            raise UserError("fail_every and nan_every must be >= 0 (0: no faults)")
+        self.space = SyntheticSpace(positions, choices)
+        self.n_objectives = n_objectives
+        self.fail_every = fail_every
+        self.nan_every = nan_every
+        self.cost_columns = cost_names(n_objectives - 1)
+        self.objectives = (Objective.maximize("accuracy"),
+                           *(Objective.minimize(c, training_free=True) for c in self.cost_columns))
+        genomes = self.space.genomes()
+        x = np.array([g.choices for g in genomes], dtype=float)
+        self.table_ = self._metrics(x)
+        self.closed = False
+
+    # -- the metrics of every genome -------------------------------------------------------
+    def _metrics(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        positions, top = x.shape[1], self.space.choices - 1
+        accuracy_weights = np.asarray(_ACCURACY_WEIGHTS if positions == len(_ACCURACY_WEIGHTS)
+                                      else 0.5 + 0.1 * (np.arange(positions) % 6), dtype=float)
+        capacity = (x @ accuracy_weights) * 3.0 / top
+        middle = x[:, min(2, positions - 1)] / top * 3.0
+        metrics = {"accuracy": 0.95 - 0.5 * np.exp(-capacity / 4.0) - 0.015 * (middle - 2.0) ** 2 / 9.0}
+        for j, name in enumerate(self.cost_columns):
+            cost = 1.0 + x @ _weights(j, positions)
+            if name == "params" and positions >= 2:
+                cost = cost + 0.1 * x[:, 0] * x[:, 1]
+            metrics[name] = cost
+        return metrics
+
+    def values(self) -> np.ndarray:
+        """Every genome's objectives in minimisation form, rows in :meth:`SyntheticGenome.code` order."""
+        return np.column_stack([o.direction.value * self.table_[o.name] for o in self.objectives])
+
+    def _code(self, genome: SyntheticGenome) -> int:
+        return genome.code(self.space.choices)
+
+    # -- Problem --------------------------------------------------------------------------
+    def metric_names(self) -> frozenset[str]:
+        return frozenset(self.table_)
+
+    def evaluate(self, proposal: Proposal) -> Evaluation:
+        """The genome's metrics; raises or returns a NaN accuracy for genomes chosen by the fault options."""
+        genome = proposal.genome
+        code = self._code(genome)
+        if self.fail_every and code % self.fail_every == 0:
+            raise RuntimeError(f"injected failure: genome {genome} has code {code}, a multiple of {self.fail_every}")
+        metrics = {name: float(column[code]) for name, column in self.table_.items()}
+        if self.nan_every and (code + 1) % self.nan_every == 0:
+            metrics["accuracy"] = float("nan")
+        return Evaluation(metrics)
+
+    def cheap_metrics(self, genome: Any, names: Sequence[str]) -> dict[str, float]:
+        """The costs are training-free; the accuracy is not."""
+        code = self._code(genome)
+        return {c: float(self.table_[c][code]) for c in self.cost_columns if c in names}
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The true min and max of each objective (minimisation form) over the whole space."""
+        values = self.values()
+        return values.min(axis=0), values.max(axis=0)
+
+    def true_front(self) -> np.ndarray:
+        """The distinct non-dominated objective vectors of the whole space (minimisation form)."""
+        values = self.values()
+        return np.unique(values[pareto_rank(values) == 0], axis=0)
+
+    def reference_hypervolume(self) -> float:
+        """Hypervolume of :meth:`true_front` scaled by :meth:`bounds`: the best any search can reach."""
+        return hypervolume(self.true_front(), *self.bounds())
+
+    def is_faulty(self, genome: SyntheticGenome) -> bool:
+        """Whether :meth:`evaluate` raises or returns NaN for ``genome``."""
+        code = self._code(genome)
+        return bool((self.fail_every and code % self.fail_every == 0)
+                    or (self.nan_every and (code + 1) % self.nan_every == 0))
+
+    def check_constraints(self, constraints: Sequence[Constraint]) -> None:
+        """Raise :class:`UserError` if a constraint names an unknown metric or no genome meets them all."""
+        self.check_metric_names(constraints)
+        check_against_table(constraints, self.table_)
+
+    def describe(self) -> dict[str, Any]:
+        return {"problem": "synthetic", "n_objectives": self.n_objectives, "fail_every": self.fail_every,
+                "nan_every": self.nan_every, "positions": self.space.positions, "choices": self.space.choices}
+
+    def close(self) -> None:
+        self.closed = True
