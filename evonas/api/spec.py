@@ -77,11 +77,11 @@ class RunSpec:
             Constraint.parse(text)
         check_options(registry.strategy_class(self.strategy), self.strategy_options)
         check_options(registry.problem_factory(self.space), self.problem_options)
-        target = registry.target_factory(self.target)
-        if target is not None:
+        if self.target_options:
+            target = registry.target_factory(self.target)
+            if target is None:
+                raise UserError(f"a user target ({self.target}) takes no target options; its factory configures it")
             check_options(target, self.target_options)
-        elif self.target_options:
-            raise UserError(f"a user target ({self.target}) takes no target options; its factory configures it")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

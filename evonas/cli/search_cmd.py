@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
@@ -55,9 +56,11 @@ def register_search(sub, argv: list[str]) -> None:
         strategy = peek(argv, "--strategy", defaults["strategy"].default)
         space = peek(argv, "--space", defaults["space"].default)
         add_plugin_flags(p, registry.strategy_class(strategy), "strategy", f"options of --strategy {strategy}")
-        add_plugin_flags(p, registry.problem_factory(space), "problem", f"options of --space {space}")
+        problem = registry.problem_factory(space)
+        add_plugin_flags(p, problem, "problem", f"options of --space {space}")
         target = peek(argv, "--target", defaults["target"].default)
-        if registry.target_factory(target) is not None:
+        if "objectives" in inspect.signature(problem).parameters and registry.target_factory(target) is not None:
+            # only spaces whose objectives are measured on a target (table spaces never import torch)
             add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
     p.set_defaults(func=run_search)
 
