@@ -69,6 +69,8 @@ class RunSpec:
     def __post_init__(self) -> None:
         if self.evaluations < 1:
             raise UserError(f"--evaluations must be at least 1, got {self.evaluations}")
+        if self.seed < 0:
+            raise UserError(f"--seed must be 0 or positive, got {self.seed}")
         if self.max_latency is not None and self.max_latency <= 0:
             raise UserError(f"--max-latency must be positive, got {self.max_latency}")
         if self.time_limit is not None and self.time_limit <= 0:

@@ -138,9 +138,10 @@ class Study:
         if self.out is None:
             return None
         if self._resume:
-            store = RunStore.open(self.out)
+            store = RunStore.open(self.out, writer=True)
             stored = [o["name"] for o in store.config.get("objectives", [])]
             if stored != [o.name for o in self.problem.objectives]:
+                store.close()
                 raise UserError(f"run '{self.out}' optimised {stored}, this study {[o.name for o in self.problem.objectives]}")
             return store
         check_new_run_dir(Path(self.out))

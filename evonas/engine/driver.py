@@ -17,11 +17,20 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import numpy as np
 
+from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, non_finite, to_min_vector
 from evonas.core.pareto import ParetoArchive, hypervolume
 from evonas.core.problem import Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
 from evonas.engine.store import CandidateRow, RunStore
 from populations.base import Strategy
+
+
+ALL_FAILED_AFTER = 20
+"""A search whose first this-many candidates all fail stops with :class:`AllFailed`."""
+
+
+class AllFailed(UserError):
+    """Every candidate so far failed: the problem, an objective or the target is broken."""
 
 
 class Termination(Protocol):
@@ -171,10 +180,19 @@ class Search:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> list[Trial]:
-        """Search until the termination criterion holds; returns the Pareto front."""
+        """Search until the termination criterion holds; returns the Pareto front.
+
+        Raises:
+            AllFailed: the first :data:`ALL_FAILED_AFTER` candidates all failed (a broken
+                problem or objective, not an unlucky search); they are in the store.
+        """
         self.started_ = time.perf_counter()
         while not self.termination.done(self):
             self.step()
+            if self.n_evaluated == ALL_FAILED_AFTER and not any(t.ok for t in self.trials):
+                first = (self.trials[-1].error or "").splitlines()[0]
+                raise AllFailed(f"the first {ALL_FAILED_AFTER} candidates all failed, so the search stopped; "
+                                f"the last one: {first}")
         if self.store is not None and not self.keep_weights:
             self.store.prune_weights({t.id for t in self.archive.trials})
         return self.front()
@@ -250,10 +268,8 @@ class Search:
             self.store.save_weights(trial.id, artifacts["state_dict"])
         self.store.record(CandidateRow(
             trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state.value,
-            trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds))
-        if "measurement" in artifacts:  # a hardware measurement with its environment fingerprint
-            m = artifacts["measurement"]
-            self.store.record_measurement(trial.id, str(trial.genome), m["target"], m["result"], m["fingerprint"])
+            trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds),
+            artifacts.get("measurement"))  # a hardware measurement with its environment fingerprint
 
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:
         """Add a finished trial to the history, the archive and the strategy."""

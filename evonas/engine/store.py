@@ -1,14 +1,22 @@
-"""The run store: one SQLite database per run, written as each candidate finishes.
+"""The run store: one SQLite database per run, written as each candidate starts and finishes.
 
 ``runs/<name>/run.db`` holds the run's config (table ``meta``) and every candidate
 (table ``candidates``): genome string, parent, operator, status, fidelity, metrics, error
-and timings. WAL journaling means a crash loses at most the candidate being evaluated.
-Artifacts (trained weights) live beside it in ``weights/<id>.pt``.
+and timings. Each write is one transaction under WAL journaling, so a crash, even
+``kill -9``, loses at most the candidates being evaluated (recorded as ``running``).
+Artifacts (trained weights) live beside it in ``weights/<id>.pt``, written atomically.
+
+One process writes a run at a time: a writer holds an exclusive ``flock`` on
+``runs/<name>/.lock`` (released by the kernel when the process dies, so the lock of a
+killed process is taken over at once); readers (``front``, ``history``, ``export``) take none.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -21,7 +29,9 @@ if TYPE_CHECKING:
     import torch
 
 DB_NAME = "run.db"
+LOCK_NAME = ".lock"
 SCHEMA_VERSION = 1
+TABLES = ("meta", "candidates", "measurements")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,9 +82,10 @@ class CandidateRow:
 class RunStore:
     """A run directory with its SQLite database. Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, run_dir: Path, connection: sqlite3.Connection):
+    def __init__(self, run_dir: Path, connection: sqlite3.Connection, lock: "_WriterLock | None" = None):
         self.run_dir = run_dir
         self._db = connection
+        self._lock = lock
 
     # -- opening ---------------------------------------------------------------
     @classmethod
@@ -90,7 +101,10 @@ class RunStore:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create run directory '{run_dir}': {exc.strerror}") from None
-        store = cls(run_dir, _connect(run_dir / DB_NAME))
+        if not os.access(run_dir, os.W_OK):
+            raise UserError(f"run directory '{run_dir}' is not writable")
+        lock = _WriterLock.acquire(run_dir)
+        store = cls(run_dir, _connect(run_dir / DB_NAME, create=True), lock)
         with store._db:
             store._db.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("schema_version", json.dumps(SCHEMA_VERSION)),
@@ -100,19 +114,32 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, run_dir: str | Path) -> "RunStore":
-        """Open an existing run.
+    def open(cls, run_dir: str | Path, writer: bool = False) -> "RunStore":
+        """Open an existing run; a ``writer`` (a resumed search) takes the run's lock.
 
         Raises:
-            UserError: ``run_dir`` holds no run database.
+            UserError: ``run_dir`` holds no run database, or an empty, corrupt or foreign
+                one (which is left untouched), or another process is writing it.
         """
         run_dir = Path(run_dir)
-        if not (run_dir / DB_NAME).is_file():
+        path = run_dir / DB_NAME
+        if not path.is_file():
             raise UserError(f"'{run_dir}' is not a run directory (no {DB_NAME} in it)")
-        return cls(run_dir, _connect(run_dir / DB_NAME))
+        if path.stat().st_size == 0:
+            raise UserError(f"run database '{path}' is empty (0 bytes); it holds no run")
+        lock = _WriterLock.acquire(run_dir) if writer else None
+        try:
+            return cls(run_dir, _connect(path, create=False), lock)
+        except UserError:
+            if lock is not None:
+                lock.release()
+            raise
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> "RunStore":
         return self
@@ -138,8 +165,9 @@ class RunStore:
         row = self._db.execute("SELECT COALESCE(MAX(id), -1) + 1 FROM candidates").fetchone()
         return int(row[0])
 
-    def record(self, row: CandidateRow) -> None:
-        """Write one candidate (running, or finished over its running row) and commit at once."""
+    def record(self, row: CandidateRow, measurement: dict[str, Any] | None = None) -> None:
+        """Write one candidate (running, or finished over its running row), with its hardware
+        ``measurement`` (keys target, result, fingerprint) if any, in one transaction."""
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -147,6 +175,9 @@ class RunStore:
                  json.dumps(row.metrics), row.violation, row.error, row.started_at,
                  row.finished_at, row.eval_seconds),
             )
+            if measurement is not None:
+                self._insert_measurement(row.id, row.genome, measurement["target"], measurement["result"],
+                                         measurement["fingerprint"])
 
     def candidates(self, include_running: bool = False) -> list[CandidateRow]:
         """Every finished candidate in id order (and those still running, if asked)."""
@@ -168,11 +199,14 @@ class RunStore:
                            result: dict[str, Any], fingerprint: dict[str, Any]) -> None:
         """Store one hardware measurement with the environment it was taken in."""
         with self._db:
-            self._db.execute(
-                "INSERT INTO measurements (candidate_id, genome, target, result, fingerprint, measured_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (candidate_id, genome, target, json.dumps(result), json.dumps(fingerprint), time.time()),
-            )
+            self._insert_measurement(candidate_id, genome, target, result, fingerprint)
+
+    def _insert_measurement(self, candidate_id, genome, target, result, fingerprint) -> None:
+        self._db.execute(
+            "INSERT INTO measurements (candidate_id, genome, target, result, fingerprint, measured_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (candidate_id, genome, target, json.dumps(result), json.dumps(fingerprint), time.time()),
+        )
 
     def measurements(self) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -200,7 +234,10 @@ class RunStore:
         path = self.weights_path(candidate_id)
         if not path.is_file():
             raise UserError(f"run '{self.run_dir}' has no weights for candidate {candidate_id}")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises RuntimeError, EOFError, pickle errors... for a damaged file
+            raise UserError(f"weights file '{path}' is truncated or corrupt ({type(exc).__name__})") from None
 
     def prune_weights(self, keep: set[int]) -> None:
         """Delete stored weights of candidates not in ``keep``."""
@@ -221,12 +258,54 @@ def check_new_run_dir(run_dir: Path) -> None:
         raise UserError(f"output directory '{run_dir}' is not empty; choose a new or empty directory")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, create: bool) -> sqlite3.Connection:
+    """A connection to the run database; an existing one is checked, never altered, first."""
     try:
         db = sqlite3.connect(path)
-        db.execute("PRAGMA journal_mode=WAL")
+        if create:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        else:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not set(TABLES) <= tables or db.execute(
+                    "SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone() is None:
+                db.close()
+                raise UserError(f"'{path}' is an SQLite database but not an evonas run (no evonas tables)")
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-    except sqlite3.Error as exc:
-        raise UserError(f"cannot open run database '{path}': {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"run database '{path}' is corrupt or not a database: {exc}") from None
     return db
+
+
+class _WriterLock:
+    """An exclusive ``flock`` on the run directory's lock file, holding the writer's pid and host."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    @classmethod
+    def acquire(cls, run_dir: Path) -> "_WriterLock":
+        path = run_dir / LOCK_NAME
+        try:
+            handle = open(path, "a+")
+        except OSError as exc:
+            raise UserError(f"cannot lock run directory '{run_dir}': {exc.strerror}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(f"run directory '{run_dir}' is in use by {holder}; wait for it to finish "
+                            "or stop it (one search writes a run at a time)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        return cls(handle)
+
+    def release(self) -> None:
+        if not self.handle.closed:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
