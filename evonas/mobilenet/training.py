@@ -88,7 +88,42 @@ def fit(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, gene
             optimizer.step()
             schedule.step()
             step += 1
+    recalibrate_batchnorm(model, x, config.batch_size, device)
     return model
+
+
+BN_SAMPLES = 2048
+"""Training images used to re-estimate BatchNorm statistics after training (OFA uses 2,000)."""
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> None:
+    """Re-estimate every BatchNorm's running mean and variance on the final weights.
+
+    The running averages kept during training mix in statistics of early, very different
+    weights (with a one-cycle schedule, of the high-learning-rate phase); after a short
+    training they can dominate, and eval-mode accuracy collapses to chance although the
+    network has learned (measured here: 0.10 in eval mode vs 0.82 in train mode after one
+    epoch on the embedded digits). A forward pass in train mode with cumulative averaging
+    over up to :data:`BN_SAMPLES` evenly spaced training images fixes the statistics.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    index = torch.linspace(0, len(x) - 1, min(len(x), BN_SAMPLES)).round().long()
+    was_training = model.training
+    model.train()
+    for start in range(0, len(index), batch_size):
+        batch = x[index[start:start + batch_size]]
+        if len(batch) > 1:
+            model(batch.to(device, memory_format=torch.channels_last))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 @torch.no_grad()
