@@ -168,6 +168,7 @@ def test_a_search_where_every_candidate_fails_stops_with_a_clear_message(tmp_pat
 
 @pytest.mark.parametrize("flags, message", [(["--seed", "-1"], "--seed must be 0 or positive"),
                                             (["--time-limit", "-5"], "--time-limit must be positive"),
+                                            (["--time-limit", "nan"], "--time-limit must be positive and finite"),
                                             (["--evaluations", "0"], "--evaluations must be at least 1")])
 def test_bad_budget_flags(flags, message, tmp_path, capsys):
     assert main(["search", "--space", "nb201", "--out", str(tmp_path / "r"), *flags]) == 2

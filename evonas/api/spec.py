@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,14 +68,15 @@ class RunSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.evaluations < 1:
             raise UserError(f"--evaluations must be at least 1, got {self.evaluations}")
         if self.seed < 0:
             raise UserError(f"--seed must be 0 or positive, got {self.seed}")
-        if self.max_latency is not None and self.max_latency <= 0:
-            raise UserError(f"--max-latency must be positive, got {self.max_latency}")
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise UserError(f"--time-limit must be positive, got {self.time_limit}")
+        if self.max_latency is not None and not 0 < self.max_latency < math.inf:
+            raise UserError(f"--max-latency must be positive and finite, got {self.max_latency}")
+        if self.time_limit is not None and not 0 < self.time_limit < math.inf:
+            raise UserError(f"--time-limit must be positive and finite, got {self.time_limit}")
         for text in self.constraints:
             Constraint.parse(text)
         check_options(registry.strategy_class(self.strategy), self.strategy_options)
@@ -94,8 +96,41 @@ class RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
         for group in ("problem_options", "strategy_options", "target_options"):
-            values[group] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.get(group, {}).items()}
+            options = values.get(group, {})
+            if not isinstance(options, dict):
+                raise UserError(f"run config field {group!r} must be a mapping, got {options!r}")
+            values[group] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
         return cls(**values)
+
+
+def _check_types(spec: "RunSpec") -> None:
+    """Raise :class:`UserError` naming the first field whose value has the wrong type (a hand-edited config)."""
+    import typing
+
+    hints = typing.get_type_hints(RunSpec)
+    for f in dataclasses.fields(spec):
+        value, hint = getattr(spec, f.name), hints[f.name]
+        args = typing.get_args(hint)
+        allowed = tuple(a for a in args if a is not type(None)) if args and type(None) in args else (hint,)
+        if value is None and type(None) in args:
+            continue
+        ok = False
+        for kind in allowed:
+            origin = typing.get_origin(kind) or kind
+            if origin is tuple:
+                ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+            elif origin is dict:
+                ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+            elif origin is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif origin is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, origin)
+            if ok:
+                break
+        if not ok:
+            raise UserError(f"run config field {f.name!r} has the wrong type: {value!r} (expected {hint})")
 
 
 def parse_custom_objective(text: str) -> Objective:

@@ -145,13 +145,32 @@ def options_of(plugin: Callable) -> tuple[Option, ...]:
     return tuple(out)
 
 
+def check_value(option: Option, value: Any) -> None:
+    """Raise :class:`UserError` unless ``value`` has ``option``'s type (ints pass for floats)."""
+    if value is None and option.optional:
+        return
+    if option.type is tuple:
+        ok = isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+    elif option.type is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif option.type is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, option.type)
+    if not ok:
+        raise UserError(f"option {option.name!r} must be {option.type.__name__}, got {value!r}")
+
+
 def check_options(plugin: Callable, given: dict[str, Any]) -> None:
-    """Raise :class:`UserError` if ``given`` names an option ``plugin`` does not declare."""
+    """Raise :class:`UserError` if ``given`` names an option ``plugin`` does not declare, or gives one a wrong type."""
     known = {p.name for p, _ in _parameters(plugin)} | {o.name for o in options_of(plugin)}
     unknown = sorted(set(given) - known)
     if unknown:
         name = getattr(plugin, "__qualname__", str(plugin))
         raise UserError(f"{name} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(known)) or 'none'}")
+    for option in options_of(plugin):
+        if option.name in given:
+            check_value(option, given[option.name])
 
 
 def instantiate(plugin: Callable, given: dict[str, Any], **reserved: Any) -> Any:
