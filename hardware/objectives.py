@@ -112,6 +112,3 @@ def peak_memory(target: str | Target = "onnx-cpu") -> Objective:
     resolved = get_target(target) if isinstance(target, str) else target
     return Objective.minimize("peak_memory_mb", "MB", PeakMemorySource(resolved), training_free=True)
 
-
-BUILTIN = {"params": params, "flops": flops, "latency_ms": latency, "peak_memory_mb": peak_memory}
-"""Built-in cost objectives by metric name (accuracy is the problem's own metric)."""

@@ -5,7 +5,6 @@ These are fault-injection tests with real processes and real files (no mocks).
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess

@@ -164,12 +164,7 @@ def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
     out = []
     target = None
     for name in names:
-        if name == OWN:
-            from evonas.mobilenet.problem import accuracy_objective
-
-            out.append(accuracy_objective())
-            continue
-        factory = registry.lookup("objective", {**registry.OBJECTIVES, OWN: ""}, name)
+        factory = registry.lookup("objective", registry.OBJECTIVES, name)
         params = inspect.signature(factory).parameters
         kwargs: dict[str, Any] = {k: v for k, v in (("lut", spec.lut), ("force_lut", spec.force_lut)) if k in params}
         if "target" in params:

@@ -128,8 +128,8 @@ def print_front(store, run_dir) -> None:
     from evonas.engine.results import stored_front, stored_objectives
 
     names = [o.name for o in stored_objectives(store)]
-    extra = [m for m in ("params", "flops") if m not in names and any(m in r.metrics for r in store.candidates()[:1])]
     front = stored_front(store)
+    extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
     header = ["id", *names, *extra, "genome"]
     rows = [[str(r.id), *(_fmt(r.metrics.get(n)) for n in names + extra), r.genome] for r in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
