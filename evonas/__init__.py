@@ -26,6 +26,8 @@ _PUBLIC = {
     "Pending": "evonas.engine.driver", "Search": "evonas.engine.driver",
     "MaxEvaluations": "evonas.engine.driver", "MaxSeconds": "evonas.engine.driver", "AnyOf": "evonas.engine.driver",
     "export_front": "evonas.engine.export",
+    "Executor": "evonas.engine.executors", "InProcess": "evonas.engine.executors",
+    "ProcessPool": "evonas.engine.executors", "RayPool": "evonas.engine.ray_executor",
     # the ground types
     "Objective": "evonas.core.objectives", "Direction": "evonas.core.objectives",
     "Constraint": "evonas.core.objectives", "MetricContext": "evonas.core.objectives",

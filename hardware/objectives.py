@@ -14,7 +14,7 @@ from torch import nn
 from evonas.core.objectives import MetricContext, Objective
 from hardware.fingerprint import environment_fingerprint
 from evonas.mobilenet.costs import count_flops, count_params
-from hardware.targets import Target, get_target
+from hardware.targets import LatencyMeasurement, Target, get_target
 
 
 def _params(model: nn.Module, genome: Any, context: MetricContext) -> float:
@@ -45,6 +45,7 @@ class LatencySource:
     def __init__(self, target: Target):
         self.target = target
         self._cache: dict[str, Any] = {}
+        self._reused: set[str] = set()
         self._fingerprint: dict[str, Any] | None = None
 
     def __call__(self, model: nn.Module, genome: Any, context: MetricContext) -> dict[str, float]:
@@ -57,12 +58,22 @@ class LatencySource:
     def measurement(self, genome: Any, input_shape: tuple[int, ...]) -> dict[str, Any] | None:
         """The stored record of ``genome``'s latency, or ``None`` if it was not measured here."""
         lat = self._cache.get(str(genome))
-        if lat is None:
+        if lat is None or str(genome) in self._reused:
             return None
         if self._fingerprint is None:
             self._fingerprint = environment_fingerprint(self.target.settings())
         return {"target": self.target.name, "result": {**lat.as_dict(), "input_shape": list(input_shape)},
                 "fingerprint": self._fingerprint}
+
+    def reuse(self, genome: Any, record: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+        """Take ``genome``'s latency from a stored ``record`` if it was measured on this target at this shape."""
+        result = record.get("result", {})
+        if record.get("target") != self.target.name or list(result.get("input_shape", ())) != list(input_shape):
+            return
+        fields = {k: result[k] for k in ("median_ms", "iqr_ms", "repeats", "warmup", "outliers") if k in result}
+        if len(fields) == 5:
+            self._cache[str(genome)] = LatencyMeasurement(**fields)
+            self._reused.add(str(genome))
 
     def check(self, input_shape: tuple[int, ...], num_classes: int, space_config: Any) -> None:
         """Raise if a predicting target cannot price networks of this shape (a lookup table built for another)."""

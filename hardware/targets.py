@@ -18,6 +18,7 @@ import psutil
 import torch
 from torch import nn
 
+from evonas.core import gate
 from evonas.core.errors import UserError
 from hardware.memory import peak_memory_mb_onnx, peak_memory_mb_torch
 from hardware.onnx_io import to_onnx
@@ -74,7 +75,12 @@ def time_runs(run: Callable[[], object], protocol: TimingProtocol,
         clock: seconds one call of ``run`` takes (default: ``perf_counter`` around it;
             the GPU target passes CUDA events).
     """
-    time_once = clock or _time_once
+    with gate.timing():  # other workers' training pauses while this network is timed
+        return _time_runs(run, protocol, clock or _time_once)
+
+
+def _time_runs(run: Callable[[], object], protocol: TimingProtocol,
+               time_once: Callable[[Callable[[], object]], float]) -> LatencyMeasurement:
     warmup, previous = 0, None
     while warmup < protocol.warmup_max:
         window = [time_once(run) for _ in range(protocol.settle_window)]

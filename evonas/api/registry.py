@@ -39,6 +39,14 @@ OBJECTIVES: dict[str, str] = {
 """Built-in objectives of the mobilenet problem (``--objectives``)."""
 
 
+BACKENDS: dict[str, str] = {
+    "local": "evonas.engine.executors:InProcess",
+    "process": "evonas.engine.executors:ProcessPool",
+    "ray": "evonas.engine.ray_executor:RayPool",
+}
+"""Where candidates are evaluated (``--backend``)."""
+
+
 def resolve(spec: str) -> Any:
     """Import ``"module:attr.attr"`` and return the object."""
     module, _, attr = spec.partition(":")

@@ -103,6 +103,62 @@ class RunSpec:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """Where a run's candidates are evaluated (``--workers``, ``--backend`` and their options).
+
+    Not part of a run's definition: a run may be resumed on another backend or more workers.
+
+    Attributes:
+        workers: candidates evaluated at once.
+        backend: local (in this process; one worker), process (a local process pool) or ray;
+            None: local for one worker, process for more.
+        address: the Ray cluster to join (ray only; None starts a local Ray instance).
+        trial_timeout: seconds a candidate may take before it is stopped and recorded as failed.
+        threads: CPU threads per worker (default: the usable cores divided by the workers).
+        gpus_per_worker: the fraction of a GPU each Ray worker reserves (ray only).
+    """
+
+    workers: int = 1
+    backend: str | None = None
+    address: str | None = None
+    trial_timeout: float | None = None
+    threads: int | None = None
+    gpus_per_worker: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {self.workers}")
+        if self.backend is not None and self.backend not in registry.BACKENDS:
+            raise UserError(f"unknown backend {self.backend!r}; choose one of: {', '.join(registry.BACKENDS)}")
+        if self.chosen == "local" and self.workers > 1:
+            raise UserError(f"--backend local evaluates one candidate at a time; use --backend process or ray "
+                            f"for --workers {self.workers}")
+        if self.chosen != "ray" and (self.address is not None or self.gpus_per_worker):
+            raise UserError("--address and --gpus-per-worker apply to --backend ray only")
+        if self.trial_timeout is not None and not 0 < self.trial_timeout < math.inf:
+            raise UserError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout}")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"--threads-per-worker must be at least 1, got {self.threads}")
+        if not 0 <= self.gpus_per_worker < math.inf:
+            raise UserError(f"--gpus-per-worker must be 0 or positive, got {self.gpus_per_worker}")
+
+    @property
+    def chosen(self) -> str:
+        """The backend's name, defaults resolved."""
+        return self.backend or ("local" if self.workers == 1 else "process")
+
+    def build(self):
+        """The :class:`~evonas.engine.executors.Executor` this spec describes."""
+        cls = registry.resolve(registry.BACKENDS[self.chosen])
+        options: dict[str, Any] = {"trial_timeout": self.trial_timeout, "threads": self.threads}
+        if self.chosen != "local":
+            options["workers"] = self.workers
+        if self.chosen == "ray":
+            options.update(address=self.address, gpus_per_worker=self.gpus_per_worker)
+        return cls(**options)
+
+
 def _check_types(spec: "RunSpec") -> None:
     """Raise :class:`UserError` naming the first field whose value has the wrong type (a hand-edited config)."""
     import typing

@@ -11,6 +11,7 @@ import numpy as np
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Objective, check_objectives
 from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial
+from evonas.engine.executors import Executor
 from evonas.engine.driver import AnyOf, Callback, MaxEvaluations, MaxSeconds, Pending, Search, Termination
 from evonas.engine.store import RunStore, check_new_run_dir
 from populations.base import Strategy
@@ -172,8 +173,15 @@ class Study:
         return cls(problem, strategy, out=run_dir, _resume=True, **kwargs)
 
     # -- running ------------------------------------------------------------------------
-    def optimize(self, evaluations: int | None = None, seconds: float | None = None) -> SearchResult:
-        """Evaluate candidates until ``evaluations`` in total (resumed ones included) or ``seconds`` pass."""
+    def optimize(self, evaluations: int | None = None, seconds: float | None = None,
+                 executor: Executor | None = None) -> SearchResult:
+        """Evaluate candidates until ``evaluations`` in total (resumed ones included) or ``seconds`` pass.
+
+        ``executor`` evaluates them: :class:`~evonas.engine.executors.InProcess` (the default,
+        one at a time), :class:`~evonas.engine.executors.ProcessPool` (local cores) or
+        :class:`~evonas.engine.ray_executor.RayPool` (a Ray cluster). With several workers the
+        strategy is asked again as soon as one is free, and trials are told as they finish.
+        """
         criteria: list[Termination] = []
         if evaluations is not None:
             if evaluations < 1:
@@ -184,7 +192,9 @@ class Study:
         if not criteria:
             raise UserError("optimize() needs evaluations=N and/or seconds=S")
         self.search.termination = AnyOf(tuple(criteria))
-        self.search.run()
+        if executor is not None and self.search.store is not None:
+            self.search.store.set_meta("executor", executor.describe())
+        self.search.run(executor)
         return self.result()
 
     def ask(self) -> Pending:

@@ -23,13 +23,33 @@ SHARED = {  # flag -> (RunSpec field, type, help); defaults come from RunSpec it
 }
 
 
+EXECUTION = {  # flag -> (ExecutorSpec field, type, help)
+    "--workers": ("workers", int, "candidates evaluated at once"),
+    "--backend": ("backend", str, "local (this process, one worker), process (local process pool; the default "
+                                  "for --workers > 1) or ray (pip install 'evonas[ray]')"),
+    "--address": ("address", str, "Ray cluster address (ray; default: start a local Ray instance)"),
+    "--trial-timeout": ("trial_timeout", float, "seconds a candidate may take; it is then stopped and recorded "
+                                                "as failed"),
+    "--threads-per-worker": ("threads", int, "CPU threads per worker (default: usable cores / workers)"),
+    "--gpus-per-worker": ("gpus_per_worker", float, "fraction of a GPU per Ray worker"),
+}
+
+
+def executor_from_args(args):
+    """The :class:`~evonas.api.spec.ExecutorSpec` of the parallel-evaluation flags given."""
+    from evonas.api.spec import ExecutorSpec
+
+    return ExecutorSpec(**{name: getattr(args, name) for name, *_ in EXECUTION.values()
+                           if getattr(args, name) is not None})
+
+
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
 def register_search(sub, argv: list[str]) -> None:
     from evonas.api import registry
-    from evonas.api.spec import RunSpec
+    from evonas.api.spec import ExecutorSpec, RunSpec
 
     p = sub.add_parser("search", help="evolve networks and keep the Pareto front of the objectives")
     defaults = RunSpec.__dataclass_fields__
@@ -50,6 +70,10 @@ def register_search(sub, argv: list[str]) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stored run exactly (after a crash, or with a larger --evaluations)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scale = p.add_argument_group("parallel evaluation")
+    for flag, (name, typ, text) in EXECUTION.items():
+        scale.add_argument(flag, dest=name, type=typ, default=None,
+                           help=f"{text} [default: {ExecutorSpec.__dataclass_fields__[name].default}]")
     p.add_argument("--force-lut", action="store_true", default=None,
                    help="use a --lut table built on another machine or library version")
     if argv[:1] == ["search"]:  # the chosen plug-ins' own flags (an unknown name is a one-line error)
@@ -83,6 +107,7 @@ def run_search(args) -> int:
     from evonas.api.spec import open_study, resume_study
 
     callbacks = [] if args.no_progress else [ProgressBar()]
+    executor = executor_from_args(args).build()
     if args.resume:
         study, spec = resume_study(args.resume, callbacks)
         out = Path(args.resume)
@@ -94,7 +119,7 @@ def run_search(args) -> int:
         evaluations = spec.evaluations
     for cb in callbacks:
         cb.start(study.search, evaluations)
-    result = study.optimize(evaluations=evaluations, seconds=spec.time_limit)
+    result = study.optimize(evaluations=evaluations, seconds=spec.time_limit, executor=executor)
     for cb in callbacks:
         cb.close()
     failed = sum(not t.ok for t in result.trials)

@@ -43,12 +43,16 @@ class Proposal:
         parent_id: id of the trial it was derived from, if any.
         operator: what made it ('random', 'mutate_kernel', a morphism name, ...).
         payload: strategy-specific data the problem may use (e.g. inherited weights).
+        seed: set by the driver before evaluation: the candidate's seed, derived from the run
+            seed and the candidate's id, so its result does not depend on which worker ran it.
+            Problems seed their randomness (weight initialisation, shuffling) from it.
     """
 
     genome: Any
     parent_id: int | None = None
     operator: str = "random"
     payload: Any = None
+    seed: int | None = None
 
 
 class TrialState(enum.Enum):
@@ -180,6 +184,14 @@ class Problem(abc.ABC):
         constraint names a metric this problem produces.
         """
         self.check_metric_names(constraints)
+
+    def reuse_measurement(self, genome: Any, record: dict[str, Any]) -> None:
+        """Use ``record``, a stored hardware measurement of ``genome``, instead of measuring it again.
+
+        The driver calls it before an evaluation when the run store already holds a
+        measurement of the genome (a resumed run, another worker), so no worker re-times a
+        known genome. The default ignores it.
+        """
 
     def close(self) -> None:
         """Release resources (sessions, files)."""

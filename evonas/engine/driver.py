@@ -10,7 +10,6 @@ tells the strategy. A metric that is missing, NaN or infinite makes the trial fa
 from __future__ import annotations
 
 import time
-import traceback
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Protocol
@@ -21,8 +20,10 @@ from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, non_finite, to_min_vector
 from evonas.core.pareto import ParetoArchive, hypervolume
 from evonas.core.problem import Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
+from evonas.engine.executors import Executor, InProcess, Outcome, Task, evaluate_task
 from evonas.engine.store import CandidateRow, RunStore
 from populations.base import Strategy
+
 
 
 ALL_FAILED_AFTER = 20
@@ -41,12 +42,12 @@ class Termination(Protocol):
 
 @dataclass(frozen=True)
 class MaxEvaluations:
-    """Stop after ``n`` recorded candidates (failed ones count: they cost an evaluation)."""
+    """Stop asking once ``n`` candidates are told or in flight (failed ones count: they cost an evaluation)."""
 
     n: int
 
     def done(self, search: "Search") -> bool:
-        return search.n_evaluated >= self.n
+        return search.n_started >= self.n
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,15 @@ def derive_rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
 
 
+CANDIDATE_STREAM = 1
+"""The run seed's stream for candidate seeds (stream 0 is the strategy's generator)."""
+
+
+def candidate_seed(seed: int, candidate_id: int) -> int:
+    """The seed of candidate ``candidate_id``: from the run seed and the id only, never the worker."""
+    return int(np.random.SeedSequence([seed, CANDIDATE_STREAM, candidate_id]).generate_state(1, np.uint64)[0])
+
+
 @dataclass
 class Search:
     """Runs ``strategy`` on ``problem`` until ``termination``, recording into ``store``.
@@ -137,13 +147,22 @@ class Search:
         self.hv_history: list[tuple[int, float, float]] = []  # (evaluations, seconds, hypervolume)
         self._next_id = self.store.next_id() if self.store is not None else 0
         self._asked = 0
+        self._told = 0
+        self.inflight_: dict[int, Pending] = {}
+        self.resubmit_: list[Pending] = []
         self.strategy.bind(self.problem)
         self.strategy.constrain(self.constraints)
         self.strategy.setup(self.problem.space, len(self.objectives), derive_rng(self.seed, 0))
 
     @property
     def n_evaluated(self) -> int:
+        """Candidates told so far (failed ones included)."""
         return len(self.trials)
+
+    @property
+    def n_started(self) -> int:
+        """Candidates told or being evaluated: what a budget of evaluations counts before asking again."""
+        return len(self.trials) + len(self.inflight_)
 
     def hypervolume(self) -> float:
         """Hypervolume of the current front, objectives scaled by the problem's bounds."""
@@ -154,56 +173,98 @@ class Search:
         """Restore the strategy exactly by replaying the stored run; returns the candidates replayed.
 
         The strategy is set up afresh from the run seed and asked again in the original order;
-        each stored trial is told back where it was told before. A deterministic strategy
-        therefore reaches exactly the state it had, random state included, and the resumed
-        run continues as if never stopped. Candidates that were running when the run stopped
-        are dropped and evaluated again under the same ids.
+        each stored trial is told back where it was told before (after as many asks as had
+        been made then, so runs with several workers replay their interleaving too). A
+        deterministic strategy therefore reaches exactly the state it had, random state
+        included. Candidates that were running when the run stopped are asked again under
+        their ids and evaluated first when the search continues.
         """
         if self.store is None:
             return 0
-        self.store.drop_running()
-        rows = self.store.candidates()
-        mismatches = 0
-        first = min((r.started_at for r in rows), default=0.0)
-        for row in rows:
-            pending = self.ask(record=False, expected_id=row.id)
-            if str(pending.genome) != row.genome:
-                mismatches += 1
+        stored = {r.id: r for r in self.store.candidates(include_running=True)}
+        told = self.store.told_in_order()
+        asked: dict[int, Pending] = {}
+        first = min((r.started_at for r in stored.values()), default=0.0)
+
+        def ask_until(n: int) -> None:
+            while self._asked < n:
+                pending = self.ask(record=False, expected_id=self._asked)
+                asked[pending.id] = pending
+
+        for row in told:
+            ask_until(row.id + 1 if row.asked_before is None else row.asked_before)
             self._accept(self._trial_from_row(row), seconds=row.finished_at - first)
-        self.elapsed_before_ = max((r.finished_at - first for r in rows), default=0.0)
+        ask_until(self.store.next_id())  # the candidates asked before the stop but never told
+        mismatches = sum(1 for i, p in asked.items() if i in stored and str(p.genome) != stored[i].genome)
+        told_ids = {r.id for r in told}
+        self.resubmit_ = [p for i, p in sorted(asked.items()) if i in stored and i not in told_ids]
+        for pending in self.resubmit_:
+            self._record_running(pending)
+        self._told = len(told)
+        self.elapsed_before_ = max((r.finished_at - first for r in told), default=0.0)
         if mismatches:
-            warnings.warn(f"{mismatches} of {len(rows)} replayed proposals differ from the stored run; the "
+            warnings.warn(f"{mismatches} of {len(stored)} replayed proposals differ from the stored run; the "
                           f"strategy {type(self.strategy).__name__} is not deterministic, so the resumed run "
                           "continues from the stored trials but not from the exact same state", stacklevel=2)
         self._next_id = self.store.next_id()
-        return len(rows)
+        return len(told)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self) -> list[Trial]:
+    def run(self, executor: Executor | None = None) -> list[Trial]:
         """Search until the termination criterion holds; returns the Pareto front.
+
+        Candidates are evaluated by ``executor`` (default: one at a time in this process).
+        Whenever it has a free slot the strategy is asked again, even while other candidates
+        are being evaluated, and results are told in the order they finish. Once the
+        termination criterion holds no more candidates are asked and those in flight finish.
 
         Raises:
             AllFailed: the first :data:`ALL_FAILED_AFTER` candidates all failed (a broken
                 problem or objective, not an unlucky search); they are in the store.
         """
+        executor = executor or InProcess()
         self.started_ = time.perf_counter()
-        while not self.termination.done(self):
-            self.step()
-            if self.n_evaluated == ALL_FAILED_AFTER and not any(t.ok for t in self.trials):
-                first = (self.trials[-1].error or "").splitlines()[0]
-                raise AllFailed(f"the first {ALL_FAILED_AFTER} candidates all failed, so the search stopped; "
-                                f"the last one: {first}")
+        executor.start(self.problem)
+        try:
+            while True:
+                while executor.free_slots() > 0 and not self.termination.done(self):
+                    pending = self.ask()
+                    executor.submit(self._task(pending))
+                    self.inflight_[pending.id] = pending
+                if not self.inflight_ and self.termination.done(self):
+                    break
+                for trial_id, outcome in executor.wait():
+                    self.tell(self.inflight_.pop(trial_id), outcome)
+                    self._check_all_failed()
+        finally:
+            executor.close()
         if self.store is not None and not self.keep_weights:
             self.store.prune_weights({t.id for t in self.archive.trials})
         return self.front()
 
+    def _check_all_failed(self) -> None:
+        if self.n_evaluated == ALL_FAILED_AFTER and not any(t.ok for t in self.trials):
+            first = (self.trials[-1].error or "").splitlines()[0]
+            raise AllFailed(f"the first {ALL_FAILED_AFTER} candidates all failed, so the search stopped; "
+                            f"the last one: {first}")
+
+    def _task(self, pending: Pending) -> Task:
+        known = None if self.store is None else self.store.latest_measurement(str(pending.genome))
+        return Task(pending.id, self._with_parent_weights(pending.proposal), known)
+
     def step(self) -> Trial:
-        """Ask, evaluate, tell: one candidate."""
+        """Ask, evaluate in this process, tell: one candidate."""
         pending = self.ask()
         return self.tell(pending, self.evaluate(pending))
 
     def ask(self, record: bool = True, expected_id: int | None = None) -> Pending:
-        """The next candidate to evaluate (user-given initial genomes first), recorded as running."""
+        """The next candidate to evaluate (user-given initial genomes first), recorded as running.
+
+        Its proposal carries the candidate's seed, derived from the run seed and its id. After
+        a resume, the candidates that were in flight when the run stopped come first.
+        """
+        if self.resubmit_ and expected_id is None:
+            return self.resubmit_.pop(0)
         if self._asked < len(self.initial):
             proposal = Proposal(self.initial[self._asked], None, "init")
         else:
@@ -211,20 +272,22 @@ class Search:
         self._asked += 1
         trial_id = self._next_id if expected_id is None else expected_id
         self._next_id = trial_id + 1
+        proposal = replace(proposal, seed=candidate_seed(self.seed, trial_id))
         pending = Pending(trial_id, proposal, time.time())
-        if record and self.store is not None:
-            self.store.record(CandidateRow(trial_id, str(proposal.genome), proposal.parent_id, proposal.operator,
-                                           TrialState.RUNNING.value, None, {}, 0.0, None, pending.started,
-                                           pending.started, 0.0))
+        if record:
+            self._record_running(pending)
         return pending
 
-    def evaluate(self, pending: Pending) -> Evaluation | BaseException:
-        """Have the problem evaluate ``pending``; an exception is returned, not raised."""
-        try:
-            return self.problem.evaluate(self._with_parent_weights(pending.proposal))
-        except Exception as exc:  # a candidate that fails is data, not a crash of the search
-            exc.evonas_traceback = traceback.format_exc(limit=5)  # type: ignore[attr-defined]
-            return exc
+    def _record_running(self, pending: Pending) -> None:
+        if self.store is not None:
+            p = pending.proposal
+            self.store.record(CandidateRow(pending.id, str(p.genome), p.parent_id, p.operator,
+                                           TrialState.RUNNING.value, None, {}, 0.0, None, pending.started,
+                                           pending.started, 0.0))
+
+    def evaluate(self, pending: Pending) -> Outcome:
+        """Have the problem evaluate ``pending`` in this process; a failure is returned as its reason."""
+        return evaluate_task(self.problem, self._task(pending))
 
     def tell(self, pending: Pending, result: Evaluation | Mapping[str, float] | BaseException | str) -> Trial:
         """Record the outcome of ``pending``: an :class:`Evaluation`, a metrics mapping, or a failure.
@@ -253,6 +316,7 @@ class Search:
                               to_min_vector(self.objectives, metrics), violation, fidelity)
         if self.store is not None:
             self._persist(trial, artifacts, pending.started, seconds)
+        self._told += 1
         self._accept(trial)
         for callback in self.callbacks:
             callback(self, trial)
@@ -268,8 +332,8 @@ class Search:
             self.store.save_weights(trial.id, artifacts["state_dict"])
         self.store.record(CandidateRow(
             trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state.value,
-            trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds),
-            artifacts.get("measurement"))  # a hardware measurement with its environment fingerprint
+            trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds,
+            self._told, self._asked), artifacts.get("measurement"))  # a hardware measurement with its environment fingerprint
 
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:
         """Add a finished trial to the history, the archive and the strategy."""
@@ -304,8 +368,4 @@ class Search:
 
 
 def _reason(failure: BaseException | str) -> str:
-    if isinstance(failure, str):
-        return failure
-    text = f"{type(failure).__name__}: {failure}"
-    tb = getattr(failure, "evonas_traceback", None)
-    return f"{text}\n{tb}" if tb else text
+    return failure if isinstance(failure, str) else f"{type(failure).__name__}: {failure}"

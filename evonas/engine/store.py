@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 DB_NAME = "run.db"
 LOCK_NAME = ".lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TABLES = ("meta", "candidates", "measurements")
 
 _SCHEMA = """
@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS candidates (
     error TEXT,
     started_at REAL NOT NULL,
     finished_at REAL NOT NULL,
-    eval_seconds REAL NOT NULL
+    eval_seconds REAL NOT NULL,
+    tell_order INTEGER,
+    asked_before INTEGER
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
@@ -77,6 +79,11 @@ class CandidateRow:
     started_at: float
     finished_at: float
     eval_seconds: float
+    tell_order: int | None = None
+    asked_before: int | None = None
+    """When it was told: ``tell_order`` counts the tells before it and ``asked_before`` the
+    candidates asked by then, so a resume replays asks and tells in their original interleaving
+    (with several workers, a candidate is told while later ones are being evaluated)."""
 
 
 class RunStore:
@@ -129,7 +136,10 @@ class RunStore:
             raise UserError(f"run database '{path}' is empty (0 bytes); it holds no run")
         lock = _WriterLock.acquire(run_dir) if writer else None
         try:
-            return cls(run_dir, _connect(path, create=False), lock)
+            db = _connect(path, create=False)
+            if writer:
+                _migrate(db)
+            return cls(run_dir, db, lock)
         except UserError:
             if lock is not None:
                 lock.release()
@@ -170,10 +180,10 @@ class RunStore:
         ``measurement`` (keys target, result, fingerprint) if any, in one transaction."""
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (row.id, row.genome, row.parent_id, row.operator, row.status, row.fidelity,
                  json.dumps(row.metrics), row.violation, row.error, row.started_at,
-                 row.finished_at, row.eval_seconds),
+                 row.finished_at, row.eval_seconds, row.tell_order, row.asked_before),
             )
             if measurement is not None:
                 self._insert_measurement(row.id, row.genome, measurement["target"], measurement["result"],
@@ -185,15 +195,14 @@ class RunStore:
         rows = self._db.execute(f"SELECT * FROM candidates{where} ORDER BY id").fetchall()
         return [CandidateRow(*r[:6], json.loads(r[6]), *r[7:]) for r in rows]
 
-    def drop_running(self) -> list[int]:
-        """Delete the rows of candidates that were running when the run stopped; returns their ids.
+    def told_in_order(self) -> list[CandidateRow]:
+        """Every finished candidate in the order it was told (id order for runs of one worker)."""
+        rows = self.candidates()
+        return sorted(rows, key=lambda r: (r.id if r.tell_order is None else r.tell_order, r.id))
 
-        They are evaluated again on resume, under the same ids.
-        """
-        with self._db:
-            ids = [r[0] for r in self._db.execute("SELECT id FROM candidates WHERE status = 'running'")]
-            self._db.execute("DELETE FROM candidates WHERE status = 'running'")
-        return ids
+    def running_ids(self) -> list[int]:
+        """Candidates recorded as running: being evaluated now, or in flight when the run stopped."""
+        return [r[0] for r in self._db.execute("SELECT id FROM candidates WHERE status = 'running' ORDER BY id")]
 
     def record_measurement(self, candidate_id: int | None, genome: str, target: str,
                            result: dict[str, Any], fingerprint: dict[str, Any]) -> None:
@@ -207,6 +216,13 @@ class RunStore:
             " VALUES (?,?,?,?,?,?)",
             (candidate_id, genome, target, json.dumps(result), json.dumps(fingerprint), time.time()),
         )
+
+    def latest_measurement(self, genome: str) -> dict[str, Any] | None:
+        """The most recent hardware measurement of ``genome`` (keys target, result, fingerprint), if any."""
+        row = self._db.execute("SELECT target, result, fingerprint FROM measurements WHERE genome = ? "
+                               "ORDER BY id DESC LIMIT 1", (genome,)).fetchone()
+        return None if row is None else {"target": row[0], "result": json.loads(row[1]),
+                                         "fingerprint": json.loads(row[2])}
 
     def measurements(self) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -276,6 +292,26 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise UserError(f"run database '{path}' is corrupt or not a database: {exc}") from None
     return db
+
+
+_ADDED_IN_2 = (("tell_order", "INTEGER"), ("asked_before", "INTEGER"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a run written by an older evonas up to :data:`SCHEMA_VERSION` (only a writer does).
+
+    Version 1 ran one candidate at a time, so its ask/tell interleaving is implied by the ids
+    and the new columns stay empty (``NULL`` reads as sequential).
+    """
+    version = json.loads(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise UserError(f"run database was written by a newer evonas (schema {version}, this one reads "
+                        f"{SCHEMA_VERSION}); upgrade evonas to resume it")
+    if version < 2:
+        with db:
+            for name, kind in _ADDED_IN_2:
+                db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (json.dumps(SCHEMA_VERSION),))
 
 
 class _WriterLock:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evonas.core import gate
 from evonas.mobilenet.training import TrainConfig, check_device, fit
 
 
@@ -17,7 +18,11 @@ from evonas.mobilenet.training import TrainConfig, check_device, fit
 def teacher_logits(teacher: nn.Module, x: torch.Tensor, device: str = "cpu", batch_size: int = 512) -> torch.Tensor:
     """The teacher's eval-mode logits on every row of ``x`` (computed once, kept on the CPU)."""
     teacher.to(check_device(device)).eval()
-    return torch.cat([teacher(x[s:s + batch_size].to(device)).cpu() for s in range(0, len(x), batch_size)])
+    out = []
+    for s in range(0, len(x), batch_size):
+        with gate.computing():
+            out.append(teacher(x[s:s + batch_size].to(device)).cpu())
+    return torch.cat(out)
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor,

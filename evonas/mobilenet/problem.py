@@ -130,9 +130,11 @@ class ImageClassification(Problem):
     def context(self, metrics: Mapping[str, float], trained: bool) -> MetricContext:
         return MetricContext(self.splits.input_shape, self.splits.num_classes, dict(metrics), trained)
 
-    def generator(self, genome: Genome) -> torch.Generator:
-        """The torch generator for ``genome`` under this run's seed."""
-        state = np.random.SeedSequence([self.seed, zlib.crc32(str(genome).encode())]).generate_state(2)
+    def generator(self, genome: Genome, seed: int | None = None) -> torch.Generator:
+        """The torch generator of a candidate: from its ``seed`` (the driver derives one from the run
+        seed and the candidate id), or else from this run's seed and the genome string."""
+        entropy = [seed] if seed is not None else [self.seed, zlib.crc32(str(genome).encode())]
+        state = np.random.SeedSequence(entropy).generate_state(2)
         return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
     def build(self, genome: Genome, generator: torch.Generator | None = None) -> torch.nn.Module:
@@ -143,7 +145,7 @@ class ImageClassification(Problem):
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, proposal: Proposal) -> Evaluation:
         genome = proposal.genome
-        gen = self.generator(genome)
+        gen = self.generator(genome, proposal.seed)
         model = self.build(genome, gen)
         metrics = self._sourced(model, genome, {}, training_free=True)
         t0 = time.perf_counter()
@@ -160,6 +162,12 @@ class ImageClassification(Problem):
         if records:
             artifacts["measurement"] = records[0]
         return Evaluation(metrics, float(epochs), artifacts)
+
+    def reuse_measurement(self, genome: Genome, record: dict[str, Any]) -> None:
+        for o in self.objectives:
+            reuse = getattr(o.source, "reuse", None)
+            if reuse is not None:
+                reuse(genome, record, self.splits.input_shape)
 
     def _sourced(self, model: torch.nn.Module, genome: Genome, metrics: dict[str, float],
                  training_free: bool) -> dict[str, float]:

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from evonas.core import gate
 from evonas.core.errors import UserError
 
 
@@ -82,11 +83,12 @@ def fit(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, gene
             idx = order[start:start + config.batch_size]
             if step >= total_steps or len(idx) < 2:  # BatchNorm needs more than one sample
                 continue
-            optimizer.zero_grad(set_to_none=True)
-            batch = x[idx].to(device, memory_format=torch.channels_last)
-            loss(model(batch), idx).backward()
-            optimizer.step()
-            schedule.step()
+            with gate.computing():
+                optimizer.zero_grad(set_to_none=True)
+                batch = x[idx].to(device, memory_format=torch.channels_last)
+                loss(model(batch), idx).backward()
+                optimizer.step()
+                schedule.step()
             step += 1
     recalibrate_batchnorm(model, x, config.batch_size, device)
     return model
@@ -120,7 +122,8 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int, de
     for start in range(0, len(index), batch_size):
         batch = x[index[start:start + batch_size]]
         if len(batch) > 1:
-            model(batch.to(device, memory_format=torch.channels_last))
+            with gate.computing():
+                model(batch.to(device, memory_format=torch.channels_last))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     model.train(was_training)
@@ -133,6 +136,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str = "
     model.to(check_device(device)).eval()
     correct = 0
     for start in range(0, len(x), batch_size):
-        logits = model(x[start:start + batch_size].to(device))
+        with gate.computing():
+            logits = model(x[start:start + batch_size].to(device))
         correct += int((logits.argmax(1).cpu() == y[start:start + batch_size]).sum())
     return correct / max(1, len(x))

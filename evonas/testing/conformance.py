@@ -49,6 +49,8 @@ __all__ = [
     "test_resume_is_exact",
     "test_resume_twice_after_a_crash_is_exact",
     "test_ask_tell_matches_optimize",
+    "test_asks_while_pending_are_distinct",
+    "test_resume_of_a_parallel_run_is_exact",
     "test_constrained_search_and_resume",
     "test_options_are_documented",
     "test_option_flags_do_not_clash",
@@ -69,8 +71,12 @@ FAULTS = {"fail_every": 5, "nan_every": 7}
 CONSTRAINTS = (Constraint("params", upper=8.0),)
 """The bound of the constrained test: about one genome in five meets it."""
 
+IN_FLIGHT = 4
+"""Candidates pending at once in the parallel-evaluation tests (as with four workers)."""
+
 SHARED_FLAGS_REQUIRED = frozenset({"--objectives", "--custom-objective", "--constraint", "--init", "--out",
-                                   "--resume", "--no-progress", "--force-lut"})
+                                   "--resume", "--no-progress", "--force-lut", "--workers", "--backend",
+                                   "--trial-timeout"})
 
 strategies = pytest.mark.parametrize("strategy", STRATEGY_NAMES)
 
@@ -168,16 +174,51 @@ def _interrupted(name: str, stops: list[int], run_dir: Path, faults: bool, crash
     return trials, mismatches
 
 
+def _drive_in_parallel(study: Study, budget: int, order: np.random.Generator,
+                       pending: list | None = None) -> list:
+    """Drive ``study`` as :data:`IN_FLIGHT` workers would: up to that many candidates pending, each
+    told at a random moment (drawn from ``order``), until ``budget`` candidates are told or pending.
+    Asserts that no proposal repeats a genome still pending. Returns what is left pending."""
+    pending = list(pending or [])
+    problem = study.problem
+    while True:
+        while len(pending) < IN_FLIGHT and len(study.trials) + len(pending) < budget:
+            p = study.ask()
+            in_flight = {str(q.genome) for q in pending}
+            assert str(p.genome) not in in_flight, \
+                f"candidate {p.id} repeats genome {p.genome}, which is still being evaluated"
+            pending.append(p)
+        if len(study.trials) + len(pending) >= budget and len(study.trials) >= budget - IN_FLIGHT:
+            return pending
+        done = pending.pop(int(order.integers(len(pending))))
+        try:
+            result = problem.evaluate(done.proposal)
+        except Exception as exc:  # noqa: BLE001 - a failed candidate is told, not raised
+            result = exc
+        study.tell(done, result)
+
+
+def _finish(study: Study, pending: list) -> None:
+    """Tell every pending candidate, in id order."""
+    for p in sorted(pending, key=lambda q: q.id):
+        try:
+            result = study.problem.evaluate(p.proposal)
+        except Exception as exc:  # noqa: BLE001 - a failed candidate is told, not raised
+            result = exc
+        study.tell(p, result)
+
+
 def _flags_of_search_command() -> set[str]:
     """The flags of ``evonas search`` read from its source (the CLI is a layer above this one):
-    the keys of its ``SHARED`` dict and every ``--flag`` literal given to ``add_argument`` in
+    the keys of its ``SHARED`` and ``EXECUTION`` dicts and every ``--flag`` literal given to ``add_argument`` in
     ``register_search``, plus argparse's own ``--help``."""
     source = Path(__file__).resolve().parents[1] / "cli" / "search_cmd.py"
     tree = ast.parse(source.read_text(), str(source))
     flags = {"--help", "-h"}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SHARED" for t in node.targets):
-            assert isinstance(node.value, ast.Dict), "SHARED is no dict literal"
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in ("SHARED", "EXECUTION")
+                                                for t in node.targets):
+            assert isinstance(node.value, ast.Dict), "SHARED and EXECUTION must be dict literals"
             flags |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
         elif isinstance(node, ast.FunctionDef) and node.name == "register_search":
             calls = [c for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
@@ -326,6 +367,45 @@ def test_ask_tell_matches_optimize(strategy):
         study.tell(pending, result)
     study.close()
     assert history(study.trials) == history(_reference(strategy)[0])
+
+
+@strategies
+def test_asks_while_pending_are_distinct(strategy):
+    """Asked again while earlier candidates are still being evaluated (told later, in any order), a
+    strategy never proposes a genome that is pending, keeps searching, and keeps failures off the front."""
+    study = Study(SyntheticProblem(2, **FAULTS), make_strategy(strategy), seed=0)
+    _finish(study, _drive_in_parallel(study, BUDGET, np.random.default_rng(1)))
+    trials = sorted(study.trials, key=lambda t: t.id)
+    _check_trials(trials)
+    assert [t.id for t in study.trials] != list(range(BUDGET)), "the test told candidates in id order; it proves nothing"
+    front = study.result().front
+    assert front and all(t.ok for t in front), f"{strategy}: empty front or failed trials in it"
+    study.close()
+
+
+@strategies
+def test_resume_of_a_parallel_run_is_exact(strategy, tmp_path):
+    """A run with candidates told out of order, stopped with several in flight and resumed with a new
+    strategy and problem, replays the original interleaving of asks and tells: the in-flight candidates
+    come back first under their ids, and the run continues exactly as the uninterrupted one."""
+    stop, schedule = BUDGET // 2, 2
+    original = Study(SyntheticProblem(2, **FAULTS), make_strategy(strategy), seed=0, out=tmp_path / "run")
+    in_flight = _drive_in_parallel(original, stop, np.random.default_rng(schedule))
+    original.close()  # as a crash would leave it: the pending candidates stay 'running'
+    reference = Study(SyntheticProblem(2, **FAULTS), make_strategy(strategy), seed=0)
+    expected_pending = _drive_in_parallel(reference, stop, np.random.default_rng(schedule))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = Study.resume(tmp_path / "run", SyntheticProblem(2, **FAULTS), make_strategy(strategy), seed=0)
+    assert not _replay_warnings(caught), f"{strategy}: {_replay_warnings(caught)[0]}"
+    again = [resumed.ask() for _ in in_flight]
+    assert [(p.id, str(p.genome)) for p in again] == [(p.id, str(p.genome)) for p in expected_pending]
+    for study, pending in ((resumed, again), (reference, expected_pending)):
+        _finish(study, pending)
+        _finish(study, _drive_in_parallel(study, BUDGET, np.random.default_rng(schedule + 1)))
+    assert history(resumed.trials) == history(reference.trials), f"{strategy}: the resumed parallel run differs"
+    resumed.close()
+    reference.close()
 
 
 @strategies

@@ -18,7 +18,9 @@ return a NaN accuracy.
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -141,18 +143,31 @@ class SyntheticProblem(Problem):
         nan_every: genomes whose code plus one is a multiple of it get a NaN accuracy (0: none).
         positions: positions of the space.
         choices: values of each position.
+        crash_every: genomes whose code plus two is a multiple of it end the process evaluating
+            them (``os._exit``), as a segfault or the out-of-memory killer would; only for
+            evaluation in worker processes (0: none).
+        hang_every: genomes whose code plus three is a multiple of it sleep ``hang_seconds``,
+            for trial timeouts (0: none).
+        hang_seconds: how long a hanging genome sleeps.
+        delay: seconds an evaluation takes: ``delay * (1 + code % 4)``, so durations differ
+            by genome (0: instant).
     """
 
     def __init__(self, n_objectives: int = 2, fail_every: int = 0, nan_every: int = 0,
-                 positions: int = 6, choices: int = 4):
+                 positions: int = 6, choices: int = 4, crash_every: int = 0, hang_every: int = 0,
+                 hang_seconds: float = 3600.0, delay: float = 0.0):
         if n_objectives < 2:
             raise UserError(f"the synthetic problem needs at least 2 objectives, got {n_objectives}")
-        if fail_every < 0 or nan_every < 0:
-            raise UserError("fail_every and nan_every must be >= 0 (0: no faults)")
+        if min(fail_every, nan_every, crash_every, hang_every) < 0 or delay < 0:
+            raise UserError("fault periods and delay must be >= 0 (0: no faults)")
         self.space = SyntheticSpace(positions, choices)
         self.n_objectives = n_objectives
         self.fail_every = fail_every
         self.nan_every = nan_every
+        self.crash_every = crash_every
+        self.hang_every = hang_every
+        self.hang_seconds = hang_seconds
+        self.delay = delay
         self.cost_columns = cost_names(n_objectives - 1)
         self.objectives = (Objective.maximize("accuracy"),
                            *(Objective.minimize(c, training_free=True) for c in self.cost_columns))
@@ -193,6 +208,12 @@ class SyntheticProblem(Problem):
         code = self._code(genome)
         if self.fail_every and code % self.fail_every == 0:
             raise RuntimeError(f"injected failure: genome {genome} has code {code}, a multiple of {self.fail_every}")
+        if self.crash_every and (code + 2) % self.crash_every == 0:
+            os._exit(70)
+        if self.hang_every and (code + 3) % self.hang_every == 0:
+            time.sleep(self.hang_seconds)
+        if self.delay:
+            time.sleep(self.delay * (1 + code % 4))
         metrics = {name: float(column[code]) for name, column in self.table_.items()}
         if self.nan_every and (code + 1) % self.nan_every == 0:
             metrics["accuracy"] = float("nan")
@@ -218,10 +239,17 @@ class SyntheticProblem(Problem):
         return hypervolume(self.true_front(), *self.bounds())
 
     def is_faulty(self, genome: SyntheticGenome) -> bool:
-        """Whether :meth:`evaluate` raises or returns NaN for ``genome``."""
+        """Whether ``genome`` fails: :meth:`evaluate` raises, returns NaN, crashes or hangs."""
+        return self.fault(genome) is not None
+
+    def fault(self, genome: SyntheticGenome) -> str | None:
+        """Which fault ``genome`` is given: 'raise', 'nan', 'crash', 'hang', or None."""
         code = self._code(genome)
-        return bool((self.fail_every and code % self.fail_every == 0)
-                    or (self.nan_every and (code + 1) % self.nan_every == 0))
+        for kind, every, offset in (("raise", self.fail_every, 0), ("crash", self.crash_every, 2),
+                                    ("hang", self.hang_every, 3), ("nan", self.nan_every, 1)):
+            if every and (code + offset) % every == 0:
+                return kind
+        return None
 
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
         """Raise :class:`UserError` if a constraint names an unknown metric or no genome meets them all."""
