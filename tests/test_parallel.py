@@ -32,11 +32,11 @@ from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 from populations.random_search import RandomSearch
 
-FAULTS = dict(fail_every=5, nan_every=7, crash_every=11, hang_every=13, hang_seconds=120.0)
-"""Every kind of failure a worker can meet: raise, NaN, a dead process, a hang past the timeout."""
+FAULTS = dict(fail_every=5, nan_every=7, crash_every=11, hang_every=13, hang_seconds=120.0, oom_every=17)
+"""Every kind of failure a worker can meet: raise, NaN, a dead process, a hang past the timeout, out of memory."""
 
 REASONS = {"raise": "RuntimeError: injected failure", "nan": "non-finite or missing metric: accuracy=nan",
-           "crash": "WorkerDied:", "hang": "TrialTimeout:"}
+           "crash": "WorkerDied:", "hang": "TrialTimeout:", "oom": "MemoryError: Unable to allocate"}
 
 
 def _check_faults(trials, problem: SyntheticProblem, budget: int) -> dict[str, int]:
@@ -67,7 +67,7 @@ def test_process_pool_has_no_generation_barrier():
 
 
 def test_failures_are_isolated_in_worker_processes(tmp_path):
-    """Raise, NaN, a killed worker and a hang past --trial-timeout each become a failed trial with its
+    """Raise, NaN, out of memory, a killed worker and a hang past --trial-timeout each become a failed trial with its
     reason; the dead or stopped worker is replaced and the search completes, all stored."""
     problem = SyntheticProblem(2, **FAULTS)
     budget = 40
@@ -80,6 +80,18 @@ def test_failures_are_isolated_in_worker_processes(tmp_path):
         rows = store.candidates(include_running=True)
     assert len(rows) == budget and not [r for r in rows if r.status == "running"]
     assert sum(r.status == "failed" for r in rows) == sum(seen.values())
+
+
+def test_in_process_timeout_and_out_of_memory_are_recorded():
+    """One in-process worker: a hang is stopped by the trial timeout (SIGALRM) and a MemoryError is
+    a failed trial; the search goes on."""
+    problem = SyntheticProblem(2, hang_every=5, oom_every=3, hang_seconds=60.0)
+    study = Study(problem, RandomSearch(), seed=1)
+    t0 = time.monotonic()
+    result = study.optimize(evaluations=20, executor=InProcess(trial_timeout=0.5))
+    seen = _check_faults(result.trials, problem, 20)
+    assert seen.get("hang") and seen.get("oom"), seen
+    assert time.monotonic() - t0 < 0.5 * seen["hang"] + 10
 
 
 def test_a_pool_where_every_candidate_fails_stops_with_a_clear_message():

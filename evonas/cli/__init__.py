@@ -9,7 +9,12 @@ from evonas.core.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit code 2."""
+    """argparse that reports a usage error as one line and exit code 2, and takes no abbreviated
+    flags (``--threads`` must not silently mean ``--threads-per-worker``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")

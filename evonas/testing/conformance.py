@@ -12,6 +12,10 @@ code. They run each strategy with its default options on the synthetic problem
 - resumes exactly: a run stopped and resumed (once, or twice with a crash mid-evaluation)
   with a new strategy and problem ends with the history of an uninterrupted run;
 - behaves the same driven through ``Study.ask``/``Study.tell`` as through ``optimize``;
+- never proposes a genome still pending when asked again with four candidates in flight
+  (parallel workers) told in random order, and a run stopped with candidates in flight
+  resumes exactly: they come back first under their ids, and the run continues as the
+  uninterrupted one;
 - searches under a bound on a training-free cost, and resumes exactly under it;
 - documents every option, whose CLI flag clashes with no problem's and no shared flag.
 

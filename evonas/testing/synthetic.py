@@ -149,16 +149,18 @@ class SyntheticProblem(Problem):
         hang_every: genomes whose code plus three is a multiple of it sleep ``hang_seconds``,
             for trial timeouts (0: none).
         hang_seconds: how long a hanging genome sleeps.
+        oom_every: genomes whose code plus four is a multiple of it ask for an array of 2**50
+            bytes, which no machine has: a real ``MemoryError`` (0: none).
         delay: seconds an evaluation takes: ``delay * (1 + code % 4)``, so durations differ
             by genome (0: instant).
     """
 
     def __init__(self, n_objectives: int = 2, fail_every: int = 0, nan_every: int = 0,
                  positions: int = 6, choices: int = 4, crash_every: int = 0, hang_every: int = 0,
-                 hang_seconds: float = 3600.0, delay: float = 0.0):
+                 hang_seconds: float = 3600.0, delay: float = 0.0, oom_every: int = 0):
         if n_objectives < 2:
             raise UserError(f"the synthetic problem needs at least 2 objectives, got {n_objectives}")
-        if min(fail_every, nan_every, crash_every, hang_every) < 0 or delay < 0:
+        if min(fail_every, nan_every, crash_every, hang_every, oom_every) < 0 or delay < 0:
             raise UserError("fault periods and delay must be >= 0 (0: no faults)")
         self.space = SyntheticSpace(positions, choices)
         self.n_objectives = n_objectives
@@ -167,6 +169,7 @@ class SyntheticProblem(Problem):
         self.crash_every = crash_every
         self.hang_every = hang_every
         self.hang_seconds = hang_seconds
+        self.oom_every = oom_every
         self.delay = delay
         self.cost_columns = cost_names(n_objectives - 1)
         self.objectives = (Objective.maximize("accuracy"),
@@ -212,6 +215,8 @@ class SyntheticProblem(Problem):
             os._exit(70)
         if self.hang_every and (code + 3) % self.hang_every == 0:
             time.sleep(self.hang_seconds)
+        if self.oom_every and (code + 4) % self.oom_every == 0:
+            np.ones(1 << 50, dtype=np.uint8)
         if self.delay:
             time.sleep(self.delay * (1 + code % 4))
         metrics = {name: float(column[code]) for name, column in self.table_.items()}
@@ -243,10 +248,11 @@ class SyntheticProblem(Problem):
         return self.fault(genome) is not None
 
     def fault(self, genome: SyntheticGenome) -> str | None:
-        """Which fault ``genome`` is given: 'raise', 'nan', 'crash', 'hang', or None."""
+        """Which fault ``genome`` is given: 'raise', 'crash', 'hang', 'oom', 'nan', or None."""
         code = self._code(genome)
         for kind, every, offset in (("raise", self.fail_every, 0), ("crash", self.crash_every, 2),
-                                    ("hang", self.hang_every, 3), ("nan", self.nan_every, 1)):
+                                    ("hang", self.hang_every, 3), ("oom", self.oom_every, 4),
+                                    ("nan", self.nan_every, 1)):
             if every and (code + offset) % every == 0:
                 return kind
         return None
