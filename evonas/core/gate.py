@@ -19,7 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -98,23 +98,11 @@ def uninstall() -> None:
     _installed = None
 
 
-@contextmanager
-def computing() -> Iterator[None]:
+def computing():
     """Wrap one compute step (a training batch); a no-op where no gate is installed."""
-    gate = _installed
-    if gate is None:
-        yield
-    else:
-        with gate.computing():
-            yield
+    return _installed.computing() if _installed is not None else nullcontext()
 
 
-@contextmanager
-def timing() -> Iterator[None]:
+def timing():
     """Wrap one latency measurement; a no-op where no gate is installed."""
-    gate = _installed
-    if gate is None:
-        yield
-    else:
-        with gate.timing():
-            yield
+    return _installed.timing() if _installed is not None else nullcontext()
