@@ -20,7 +20,7 @@ import torch
 # Fields that must match for a latency table to be valid here; the rest is information.
 # The target's settings are compared field by field, except how it is timed (the protocol).
 IDENTITY_KEYS = ("cpu_model", "machine", "logical_cores", "governor", "torch", "onnxruntime", "gpu")
-TARGET_IGNORED = ("protocol", "description")
+TARGET_IGNORED = ("protocol", "compensation", "description")
 
 
 def cpu_model() -> str:

@@ -13,6 +13,7 @@ import onnxruntime as ort
 import torch
 
 from evonas.core.errors import UserError
+from hardware.drift import Compensation
 from hardware.targets import InferenceProfile, LatencyMeasurement, OnnxRuntimeCPU, Target, TimingProtocol, time_runs
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -95,6 +96,7 @@ class OnnxRuntimeCUDA(OnnxRuntimeCPU):
     name: str = "onnx-gpu"
     threads: int = 1
     pin_core: int | None = None
+    compensation: Compensation | None = None  # GPU timing is not subject to the CPU's drift
 
     @classmethod
     def create(cls, protocol: TimingProtocol | None = None) -> "OnnxRuntimeCUDA":
@@ -109,3 +111,21 @@ class OnnxRuntimeCUDA(OnnxRuntimeCPU):
 
     def providers(self) -> list[str]:
         return [CUDA_PROVIDER, "CPUExecutionProvider"]
+
+    def session(self, onnx_bytes: bytes) -> ort.InferenceSession:
+        """An ORT session on the CUDA provider; refuses one that ONNX Runtime placed on the CPU instead."""
+        sess = super().session(onnx_bytes)
+        require_cuda_session(sess)
+        return sess
+
+
+def require_cuda_session(sess) -> None:
+    """Raise :class:`UserError` unless ONNX Runtime assigned ``sess`` to the CUDA provider.
+
+    ONNX Runtime falls back to the CPU silently when the CUDA provider fails to load (missing
+    CUDA or cuDNN libraries); timing that session would report CPU latency as GPU latency.
+    """
+    assigned = sess.get_providers()
+    if not assigned or assigned[0] != CUDA_PROVIDER:
+        raise UserError(f"target 'onnx-gpu': ONNX Runtime assigned {', '.join(assigned) or 'no provider'}, not "
+                        f"{CUDA_PROVIDER} (CUDA or cuDNN libraries missing?); refusing to time the CPU as the GPU")

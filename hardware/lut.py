@@ -262,10 +262,17 @@ def layers_to_onnx(layers: Sequence[LayerSpec], seed: int = 0) -> bytes:
 
 
 # -- timing --------------------------------------------------------------------------------------
+ENTRY_REFERENCE_SHAPE = (3, 32, 32)
+"""Single layers are compensated against the reference network at this input: a few-ms
+reference for sub-ms layers keeps the build short, and one calibration serves every entry."""
+
+
 def with_protocol(target: Target, protocol: TimingProtocol) -> Target:
-    """A copy of ``target`` timing under ``protocol``."""
+    """A copy of ``target`` timing single layers under ``protocol`` (and, if it compensates drift,
+    against the reference at :data:`ENTRY_REFERENCE_SHAPE`)."""
     other = copy.copy(target)
     other.protocol = protocol
+    other.reference_shape = ENTRY_REFERENCE_SHAPE
     return other
 
 

@@ -7,11 +7,11 @@ candidates and constraints on them are checked against the space before a search
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from torch import nn
 
-from evonas.core.objectives import MetricContext, Objective
+from evonas.core.objectives import MetricContext, Objective, interval_names
 from hardware.fingerprint import environment_fingerprint
 from evonas.mobilenet.costs import count_flops, count_params
 from hardware.targets import LatencyMeasurement, Target, get_target
@@ -52,8 +52,15 @@ class LatencySource:
         key = str(genome)
         if key not in self._cache:
             self._cache[key] = self.target.measure(model, tuple(context.input_shape))
-        lat = self._cache[key]
-        return {"latency_ms": lat.median_ms, "latency_iqr_ms": lat.iqr_ms}
+        return _metrics(self._cache[key])
+
+    def remeasure(self, models: Sequence[nn.Module], genomes: Sequence[Any], input_shape: tuple[int, ...]
+                  ) -> list[dict[str, float]]:
+        """Latencies of ``models`` measured again side by side (interleaved in the same windows)."""
+        measured = self.target.measure_side_by_side(list(models), tuple(input_shape))
+        for genome, lat in zip(genomes, measured):
+            self._cache[str(genome)] = lat
+        return [_metrics(lat) for lat in measured]
 
     def measurement(self, genome: Any, input_shape: tuple[int, ...]) -> dict[str, Any] | None:
         """The stored record of ``genome``'s latency, or ``None`` if it was not measured here."""
@@ -70,9 +77,8 @@ class LatencySource:
         result = record.get("result", {})
         if record.get("target") != self.target.name or list(result.get("input_shape", ())) != list(input_shape):
             return
-        fields = {k: result[k] for k in ("median_ms", "iqr_ms", "repeats", "warmup", "outliers") if k in result}
-        if len(fields) == 5:
-            self._cache[str(genome)] = LatencyMeasurement(**fields)
+        if all(k in result for k in ("median_ms", "iqr_ms", "repeats", "warmup", "outliers")):
+            self._cache[str(genome)] = LatencyMeasurement.from_dict(result)
             self._reused.add(str(genome))
 
     def check(self, input_shape: tuple[int, ...], num_classes: int, space_config: Any) -> None:
@@ -83,6 +89,11 @@ class LatencySource:
 
     def __repr__(self) -> str:
         return f"LatencySource({self.target.name!r})"
+
+
+def _metrics(lat: LatencyMeasurement) -> dict[str, float]:
+    low, high = interval_names("latency_ms")
+    return {"latency_ms": lat.median_ms, "latency_iqr_ms": lat.iqr_ms, low: lat.interval[0], high: lat.interval[1]}
 
 
 def latency(target: str | Target = "edge-cpu", lut: str | None = None, force_lut: bool = False) -> Objective:

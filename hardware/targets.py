@@ -1,8 +1,11 @@
 """Targets: where a network runs, and how its latency is measured there.
 
-Every target follows one measurement protocol (:class:`TimingProtocol`): warm up until
-timings settle, then a fixed minimum of timed repeats, drop outliers above Q3 + 3 IQR,
-and report the median and interquartile range of what is left.
+CPU targets compensate for the machine's drift (:mod:`hardware.drift`): each candidate run is
+paired with a run of a fixed reference network, and the latency is the median per-pair ratio
+times the reference's calibrated latency. Targets without compensation (GPU, user targets, or
+``compensation=None``) follow :class:`TimingProtocol`: warm up until timings settle, then a
+fixed minimum of timed repeats, drop outliers above Q3 + 3 IQR, and report the median and
+interquartile range of what is left.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -20,6 +23,8 @@ from torch import nn
 
 from evonas.core import gate
 from evonas.core.errors import UserError
+from hardware import drift
+from hardware.drift import Calibration, CalibrationFile, Compensation
 from hardware.memory import peak_memory_mb_onnx, peak_memory_mb_torch
 from hardware.onnx_io import to_onnx
 
@@ -53,16 +58,53 @@ class TimingProtocol:
 
 @dataclass(frozen=True)
 class LatencyMeasurement:
-    """Median and interquartile range of the timed runs (milliseconds)."""
+    """A latency (milliseconds): its median, spread and how it was obtained.
+
+    Attributes:
+        median_ms: the latency (drift-compensated where the target compensates).
+        iqr_ms: ``high_ms - low_ms``.
+        repeats: timed runs kept (pairs, when compensated).
+        warmup: runs discarded before timing.
+        outliers: timed runs dropped as outliers.
+        low_ms, high_ms: the interval noise-aware dominance compares: the quartiles of the
+            timed runs (of the per-pair compensated values, when compensated).
+        raw_median_ms, raw_iqr_ms: the candidate's own timings, uncompensated.
+        reference: the reference network, its calibrated and observed latency and its drift
+            during the measurement (None when not compensated).
+        conditions: other processes' load on the timing cores, steal time, attempts.
+        flags: what made the measurement untrustworthy (empty when nothing did).
+    """
 
     median_ms: float
     iqr_ms: float
     repeats: int
     warmup: int
     outliers: int
+    low_ms: float | None = None
+    high_ms: float | None = None
+    raw_median_ms: float | None = None
+    raw_iqr_ms: float | None = None
+    reference: dict | None = None
+    conditions: dict | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """(low, high) in ms; a median +- IQR/2 where no quartiles were recorded."""
+        if self.low_ms is None or self.high_ms is None:
+            return self.median_ms - self.iqr_ms / 2, self.median_ms + self.iqr_ms / 2
+        return self.low_ms, self.high_ms
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "flags": list(self.flags)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LatencyMeasurement":
+        """Inverse of :meth:`as_dict` (unknown keys are ignored)."""
+        known = {f for f in cls.__dataclass_fields__}
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["flags"] = tuple(fields.get("flags", ()))
+        return cls(**fields)
 
 
 def time_runs(run: Callable[[], object], protocol: TimingProtocol,
@@ -102,8 +144,50 @@ def summarize(samples_ms: np.ndarray, protocol: TimingProtocol, warmup: int) -> 
     q1, q3 = np.percentile(samples_ms, [25, 75])
     kept = samples_ms[samples_ms <= q3 + protocol.outlier_iqr * (q3 - q1)]
     k1, k3 = np.percentile(kept, [25, 75])
-    return LatencyMeasurement(float(np.median(kept)), float(k3 - k1), len(kept), warmup,
-                              len(samples_ms) - len(kept))
+    median = float(np.median(kept))
+    return LatencyMeasurement(median, float(k3 - k1), len(kept), warmup, len(samples_ms) - len(kept),
+                              low_ms=float(k1), high_ms=float(k3), raw_median_ms=median, raw_iqr_ms=float(k3 - k1))
+
+
+def time_compensated(runs: Sequence[Callable[[], object]], ref_run: Callable[[], object], calibration: Calibration,
+                     comp: Compensation, protocol: TimingProtocol,
+                     clock: Callable[[Callable[[], object]], float] | None = None) -> list[LatencyMeasurement]:
+    """Time ``runs`` side by side, each paired with the reference's ``ref_run``, compensating drift.
+
+    See :mod:`hardware.drift`. Pairs are timed until every median ratio is precise enough (within
+    ``comp.patience``); a measurement disturbed by contention or steal is taken again, up to
+    ``comp.attempts`` times, and the most precise one is kept with what was seen during it.
+    """
+    time_once = clock or _time_once
+    best = None
+    for attempt in range(1, comp.attempts + 1):
+        with drift.LoadProbe() as probe:
+            cand, ref = drift.time_pairs(runs, ref_run, protocol.warmup_min, protocol.repeats_min,
+                                         protocol.min_seconds, protocol.repeats_max, time_once, comp.precision,
+                                         comp.patience * protocol.min_seconds)
+            estimates = [drift.estimate(c, ref, calibration.median_ms) for c in cand]
+        found = [drift.flags(e, probe.conditions, comp) for e in estimates]
+        worst = max(e.precision for e in estimates)
+        if best is None or worst < best[0]:
+            best = (worst, estimates, probe.conditions, found)
+        if not any(f.split(":")[0] in drift.REMEASURED for flags in found for f in flags):
+            break
+    _, estimates, conditions, found = best  # "attempts" below counts every measurement taken
+    return [_compensated(est, calibration, conditions, flags, protocol, attempt)
+            for est, flags in zip(estimates, found)]
+
+
+def _compensated(est: drift.Estimate, calibration: Calibration, conditions: drift.Conditions,
+                 flags: tuple[str, ...], protocol: TimingProtocol, attempts: int) -> LatencyMeasurement:
+    reference = {"network": calibration.reference, "calibrated_ms": calibration.median_ms,
+                 "calibration": calibration.key, "calibrated_at": calibration.created,
+                 "observed_ms": est.reference_ms, "level": est.reference_ms / calibration.median_ms - 1,
+                 "drift": est.reference_drift}
+    seen = {"other_load": conditions.other_load, "steal": conditions.steal, "cores": list(conditions.cores),
+            "precision": est.precision, "attempts": attempts}
+    return LatencyMeasurement(est.median_ms, est.high_ms - est.low_ms, est.pairs, protocol.warmup_min, 0,
+                              low_ms=est.low_ms, high_ms=est.high_ms, raw_median_ms=est.raw_median_ms,
+                              raw_iqr_ms=est.raw_iqr_ms, reference=reference, conditions=seen, flags=flags)
 
 
 def _time_once(run: Callable[[], object]) -> float:
@@ -134,6 +218,9 @@ class Target(abc.ABC):
     name: str = "target"
     description: str = ""
     protocol: TimingProtocol
+    compensation: Compensation | None = None
+    calibration_file: str | None = None
+    reference_shape: tuple[int, int, int] | None = None  # the reference's input; None: the measured network's
 
     @abc.abstractmethod
     def measure(self, model: nn.Module, input_shape: tuple[int, int, int]) -> LatencyMeasurement:
@@ -143,7 +230,46 @@ class Target(abc.ABC):
         """The target's definition, stored with each measurement."""
         protocol = getattr(self, "protocol", None)
         return {"name": self.name, "description": self.description, "batch": 1,
-                "protocol": None if protocol is None else asdict(protocol)}
+                "protocol": None if protocol is None else asdict(protocol),
+                "compensation": None if self.compensation is None else asdict(self.compensation)}
+
+    def calibration(self, input_shape: tuple[int, int, int], ref_run: Callable[[], object],
+                    clock: Callable[[Callable[[], object]], float] | None = None) -> Calibration:
+        """The reference network's calibrated latency at ``input_shape`` here (measured once per machine)."""
+        from hardware.fingerprint import environment_fingerprint
+
+        reference = drift.reference_name(input_shape)
+        key = drift.calibration_key(environment_fingerprint(self.settings()), reference)
+        return CalibrationFile(self.calibration_file).get_or_measure(
+            key, reference, lambda: drift.calibrate(ref_run, self.compensation.calibration_seconds, clock or _time_once))
+
+    def measure_side_by_side(self, models: list[nn.Module], input_shape: tuple[int, int, int]
+                             ) -> list[LatencyMeasurement]:
+        """Latencies of ``models`` measured together, their runs interleaved in the same time windows,
+        so the machine's drift is common to all of them (default: one after the other)."""
+        return [self.measure(model, input_shape) for model in models]
+
+    def time_against_reference(self, runs: Sequence[Callable[[], object]], ref_run: Callable[[], object],
+                               input_shape: tuple[int, int, int],
+                               clock: Callable[[Callable[[], object]], float] | None = None
+                               ) -> list[LatencyMeasurement]:
+        """Drift-compensated latencies of ``runs``, each paired with ``ref_run`` (the reference at ``input_shape``)."""
+        with gate.timing():
+            calibration = self.calibration(input_shape, ref_run, clock)
+            return time_compensated(runs, ref_run, calibration, self.compensation, self.protocol, clock)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_runtime", None)  # prepared reference sessions do not pickle; rebuilt where needed
+        return state
+
+    def _reference(self, input_shape: tuple[int, int, int], prepare: Callable[[nn.Module], Callable[[], object]]
+                   ) -> Callable[[], object]:
+        """The reference network at ``input_shape``, prepared once by ``prepare(model) -> run``."""
+        cache = self.__dict__.setdefault("_runtime", {})
+        if input_shape not in cache:
+            cache[input_shape] = prepare(drift.reference_network(input_shape))
+        return cache[input_shape]
 
     def peak_memory_mb(self, model: nn.Module, input_shape: tuple[int, int, int]) -> float | None:
         """Peak memory of loading ``model`` and running it once (see :mod:`hardware.memory`)."""
@@ -174,6 +300,8 @@ class OnnxRuntimeCPU(Target):
     pin_core: int | str | None = "auto"
     raise_priority: bool = True
     protocol: TimingProtocol = field(default_factory=TimingProtocol)
+    compensation: Compensation | None = field(default_factory=Compensation)
+    calibration_file: str | None = None
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -206,12 +334,27 @@ class OnnxRuntimeCPU(Target):
 
     def measure_onnx(self, onnx_bytes: bytes, input_shape: tuple[int, int, int]) -> LatencyMeasurement:
         """Latency of an exported ONNX model."""
+        return self._measure_runs([self._runner(onnx_bytes, input_shape)], input_shape)[0]
+
+    def measure_side_by_side(self, models, input_shape):
+        return self._measure_runs([self._runner(to_onnx(m, input_shape), input_shape) for m in models], input_shape)
+
+    def _measure_runs(self, runs: list[Callable[[], object]], input_shape: tuple[int, int, int]
+                      ) -> list[LatencyMeasurement]:
+        ref_run, ref_shape = None, tuple(self.reference_shape or input_shape)
+        if self.compensation is not None:
+            ref_run = self._reference(ref_shape, lambda model: self._runner(to_onnx(model, ref_shape), ref_shape))
+        with prioritized(self.raise_priority):
+            runs[0]()  # lets the scheduler place the re-prioritised process before pinning
+            with pinned(self.pin_core):
+                if ref_run is None:
+                    return [time_runs(run, self.protocol) for run in runs]
+                return self.time_against_reference(runs, ref_run, ref_shape)
+
+    def _runner(self, onnx_bytes: bytes, input_shape: tuple[int, int, int]) -> Callable[[], object]:
         sess = self.session(onnx_bytes)
         feed = {sess.get_inputs()[0].name: np.zeros((1, *input_shape), np.float32)}
-        with prioritized(self.raise_priority):
-            sess.run(None, feed)  # lets the scheduler place the re-prioritised process before pinning
-            with pinned(self.pin_core):
-                return time_runs(lambda: sess.run(None, feed), self.protocol)
+        return lambda: sess.run(None, feed)
 
     def settings(self) -> dict:
         return {**super().settings(), "threads": self.threads, "pin_core": self.pin_core,
@@ -226,18 +369,35 @@ class TorchCPU(Target):
     name: str = "cpu"
     protocol: TimingProtocol = field(default_factory=TimingProtocol)
     description: str = "torch eager on CPU, inference_mode, torch's default threads, batch 1"
+    compensation: Compensation | None = field(default_factory=Compensation)
+    calibration_file: str | None = None
 
     def measure(self, model, input_shape):
-        model.eval()
-        x = torch.zeros(1, *input_shape)
-        with torch.inference_mode():
-            return time_runs(lambda: model(x), self.protocol)
+        return self.measure_side_by_side([model], input_shape)[0]
+
+    def measure_side_by_side(self, models, input_shape):
+        runs = [_torch_runner(model, input_shape) for model in models]
+        if self.compensation is None:
+            return [time_runs(run, self.protocol) for run in runs]
+        ref_shape = tuple(self.reference_shape or input_shape)
+        return self.time_against_reference(runs, self._reference(ref_shape, lambda m: _torch_runner(m, ref_shape)),
+                                           ref_shape)
 
     def peak_memory_mb(self, model, input_shape):
         return peak_memory_mb_torch(model, input_shape)
 
     def settings(self) -> dict:
         return {**super().settings(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def _torch_runner(model: nn.Module, input_shape: tuple[int, int, int]) -> Callable[[], object]:
+    model.eval()
+    x = torch.zeros(1, *input_shape)
+
+    def run():
+        with torch.inference_mode():
+            return model(x)
+    return run
 
 
 class pinned:
@@ -299,35 +459,50 @@ def _core(pin_core: str) -> int | str | None:
     return None if pin_core.lower() == "none" else int(pin_core) if pin_core.isdigit() else pin_core
 
 
-def edge_cpu(pin_core: str = "auto", raise_priority: bool = True,
+def _compensation(compensate: bool, precision: float) -> Compensation | None:
+    if not 0 < precision < 1:
+        raise UserError(f"target option precision must be between 0 and 1 (a fraction, e.g. 0.02), got {precision}")
+    return Compensation(precision=precision) if compensate else None
+
+
+def edge_cpu(pin_core: str = "auto", raise_priority: bool = True, compensate: bool = True, precision: float = 0.02,
              protocol: TimingProtocol = TimingProtocol()) -> Target:
     """ONNX Runtime on the exported file, CPU provider, 1 intra-op thread, pinned to one core.
 
     Args:
         pin_core: the core timing runs on: an index into the allowed cores, 'auto' or 'none'.
         raise_priority: raise the scheduling priority while timing, where the OS allows it.
-        protocol: how each latency is measured (warm-up, repeats, window).
+        compensate: time against the reference network to compensate the machine's drift.
+        precision: re-measure (then flag) a compensated latency whose 95% CI is wider than this fraction.
+        protocol: warm-up, repeats and time window of each measurement.
     """
-    return OnnxRuntimeCPU(pin_core=_core(pin_core), raise_priority=raise_priority, protocol=protocol)
+    return OnnxRuntimeCPU(pin_core=_core(pin_core), raise_priority=raise_priority, protocol=protocol,
+                          compensation=_compensation(compensate, precision))
 
 
-def onnx_cpu(threads: int = 0, protocol: TimingProtocol = TimingProtocol()) -> Target:
+def onnx_cpu(threads: int = 0, compensate: bool = True, precision: float = 0.02,
+             protocol: TimingProtocol = TimingProtocol()) -> Target:
     """ONNX Runtime on the exported file, CPU provider, unpinned.
 
     Args:
         threads: intra-op threads (0: every core).
-        protocol: how each latency is measured (warm-up, repeats, window).
+        compensate: time against the reference network to compensate the machine's drift.
+        precision: re-measure (then flag) a compensated latency whose 95% CI is wider than this fraction.
+        protocol: warm-up, repeats and time window of each measurement.
     """
-    return OnnxRuntimeCPU(name="onnx-cpu", threads=threads, pin_core=None, protocol=protocol)
+    return OnnxRuntimeCPU(name="onnx-cpu", threads=threads, pin_core=None, protocol=protocol,
+                          compensation=_compensation(compensate, precision))
 
 
-def torch_cpu(protocol: TimingProtocol = TimingProtocol()) -> Target:
+def torch_cpu(compensate: bool = True, precision: float = 0.02, protocol: TimingProtocol = TimingProtocol()) -> Target:
     """torch eager on the CPU under inference_mode.
 
     Args:
-        protocol: how each latency is measured (warm-up, repeats, window).
+        compensate: time against the reference network to compensate the machine's drift.
+        precision: re-measure (then flag) a compensated latency whose 95% CI is wider than this fraction.
+        protocol: warm-up, repeats and time window of each measurement.
     """
-    return TorchCPU(protocol=protocol)
+    return TorchCPU(protocol=protocol, compensation=_compensation(compensate, precision))
 
 
 def torch_cuda(protocol: TimingProtocol = TimingProtocol()) -> Target:

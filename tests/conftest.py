@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# latency calibrations made by the tests (and the CLI processes they start) go to a fresh file,
+# never into the user's cache
+os.environ["EVONAS_CALIBRATION_FILE"] = str(Path(tempfile.mkdtemp(prefix="evonas-calibration-")) / "calibration.json")
 
 # ../shared/data next to the checkout, or wherever EVONAS_SHARED_DATA points
 SHARED_DATA = Path(os.environ.get("EVONAS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

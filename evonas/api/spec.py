@@ -48,6 +48,8 @@ class RunSpec:
         evaluations: the evaluation budget.
         time_limit: a wall-time budget in seconds.
         seed: the run seed.
+        noise_aware: compare measured objectives as intervals, re-measuring side by side
+            before dropping a front member on overlapping intervals.
     """
 
     space: str = "mobilenet"
@@ -66,6 +68,7 @@ class RunSpec:
     evaluations: int = 32
     time_limit: float | None = None
     seed: int = 0
+    noise_aware: bool = False
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -272,7 +275,7 @@ def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) 
     initial = tuple(problem.space.parse(text) for text in spec.init)
     constraints = build_constraints(spec, problem)
     return Study(problem, strategy, constraints, spec.seed, out, initial=initial, callbacks=tuple(callbacks),
-                 config=spec.to_dict())
+                 config=spec.to_dict(), noise_aware=spec.noise_aware)
 
 
 def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, RunSpec]:
@@ -288,5 +291,6 @@ def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, 
     problem = build_problem(spec)
     initial = tuple(problem.space.parse(text) for text in spec.init)
     study = Study.resume(run_dir, problem, strategy, constraints=build_constraints(spec, problem),
-                         seed=spec.seed, initial=initial, callbacks=tuple(callbacks), config=spec.to_dict())
+                         seed=spec.seed, initial=initial, callbacks=tuple(callbacks), config=spec.to_dict(),
+                         noise_aware=spec.noise_aware)
     return study, spec

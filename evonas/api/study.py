@@ -11,6 +11,7 @@ import numpy as np
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Objective, check_objectives
 from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial
+from evonas.core.pareto import NoiseAwareArchive, ParetoArchive
 from evonas.engine.executors import Executor
 from evonas.engine.driver import AnyOf, Callback, MaxEvaluations, MaxSeconds, Pending, Search, Termination
 from evonas.engine.store import RunStore, check_new_run_dir
@@ -97,6 +98,10 @@ class Study:
         initial: genomes evaluated before the strategy's first proposal.
         callbacks: called after every trial with ``(search, trial)``.
         config: a JSON-able description stored with the run (the CLI stores its parsed flags).
+        noise_aware: keep the front with :class:`~evonas.core.pareto.NoiseAwareArchive`:
+            measured objectives (latency) compare as intervals, and two members are measured
+            again side by side before one is dropped on overlapping intervals. A resumed run
+            keeps the setting it was created with.
     """
 
     problem: Problem | None = None
@@ -109,6 +114,7 @@ class Study:
     initial: Sequence[Any] = ()
     callbacks: Sequence[Callback] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
+    noise_aware: bool = False
     _resume: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -130,8 +136,9 @@ class Study:
         self.problem.check_constraints(self.constraints)
         self.problem.bounds()
         store = self._open_store()
+        archive = NoiseAwareArchive() if self.noise_aware else ParetoArchive()
         self.search = Search(self.problem, self.strategy, _Budget(), self.seed, store, self.constraints,
-                             tuple(self.callbacks), initial=tuple(self.initial))
+                             tuple(self.callbacks), initial=tuple(self.initial), archive=archive)
         if self._resume:
             self.search.resume()
 
@@ -144,6 +151,7 @@ class Study:
             if stored != [o.name for o in self.problem.objectives]:
                 store.close()
                 raise UserError(f"run '{self.out}' optimised {stored}, this study {[o.name for o in self.problem.objectives]}")
+            self.noise_aware = bool(store.config.get("noise_aware", False))
             return store
         check_new_run_dir(Path(self.out))
         return RunStore.create(self.out, self._describe())
@@ -159,6 +167,7 @@ class Study:
             "strategy": {"class": f"{type(self.strategy).__module__}:{type(self.strategy).__qualname__}"},
             "objectives": [o.describe() for o in self.problem.objectives],
             "constraints": [str(c) for c in self.constraints],
+            "noise_aware": self.noise_aware,
             "space_config": dataclasses.asdict(space_cfg) if dataclasses.is_dataclass(space_cfg) else None,
         }
 

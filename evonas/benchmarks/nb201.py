@@ -24,8 +24,9 @@ from typing import Sequence
 import numpy as np
 
 from evonas.core.errors import DataError, UserError
-from evonas.core.objectives import Constraint, Objective, check_against_table
+from evonas.core.objectives import Constraint, Objective, check_against_table, interval_names
 from evonas.core.problem import Evaluation, Problem, Proposal
+from evonas.benchmarks.noise import MeasurementNoise
 from evonas.core.pareto import hypervolume
 from pymoo.util.nds.non_dominated_sorting import find_non_dominated
 
@@ -168,7 +169,8 @@ class NB201Problem(Problem):
     """
 
     def __init__(self, accuracy: np.ndarray, costs: np.ndarray, accuracy_column: str,
-                 cost_columns: Sequence[str], source: dict | None = None):
+                 cost_columns: Sequence[str], source: dict | None = None, noise: MeasurementNoise | None = None):
+        self.noise = noise
         self.space = NB201Space()
         self.cost_columns = tuple(cost_columns)
         self.objectives = (Objective.maximize(accuracy_column), *(Objective.minimize(c) for c in self.cost_columns))
@@ -179,7 +181,8 @@ class NB201Problem(Problem):
     @classmethod
     def from_options(cls, table: str | None = None, accuracy_column: str = "c10_test_acc_200ep_mean",
                      cost_column: tuple[str, ...] = ("hwnb_fpga_lat_ms_c10",),
-                     cost_table: str | None = None) -> "NB201Problem":
+                     cost_table: str | None = None, latency_noise: float = 0.0,
+                     side_by_side_noise: float = 0.01) -> "NB201Problem":
         """NAS-Bench-201 from its tables, objectives chosen by column name.
 
         Args:
@@ -188,16 +191,25 @@ class NB201Problem(Problem):
             cost_column: one or more cost columns (minimised), comma-separated on the command line.
             cost_table: a second table the cost columns may come from
                 (e.g. ../shared/data/nb201_hw_latency_help/nb201_latency_ms__help.csv).
+            latency_noise: simulate measuring the cost columns on a drifting machine: each
+                evaluation multiplies them by lognormal noise of this sigma and reports its
+                interval (0: exact table values).
+            side_by_side_noise: the sigma left when two candidates are measured again side by
+                side, drift compensated (noise-aware dominance); 0.01 is what hardware.drift
+                reaches on CPU targets here.
         """
+        noise = MeasurementNoise(latency_noise, side_by_side_noise) if latency_noise else None
         if table is None:
             raise UserError("nb201 needs --table PATH (e.g. ../shared/data/nb201/nb201_table.csv)")
         columns = (cost_column,) if isinstance(cost_column, str) else tuple(cost_column)
-        return cls.from_tables(table, accuracy_column, columns, cost_table)
+        return cls.from_tables(table, accuracy_column, columns, cost_table, noise)
 
     @classmethod
     def from_tables(cls, table: str | Path, accuracy_column: str, cost_columns: Sequence[str] | str,
-                    cost_table: str | Path | None = None) -> "NB201Problem":
-        """Columns by name: the accuracy from ``table``, each cost from ``cost_table`` if it has it, else ``table``."""
+                    cost_table: str | Path | None = None, noise: MeasurementNoise | None = None) -> "NB201Problem":
+        """Columns by name: the accuracy from ``table``, each cost from ``cost_table`` if it has it, else ``table``.
+
+        With ``noise``, the costs are reported as a noisy machine would measure them."""
         columns = (cost_columns,) if isinstance(cost_columns, str) else tuple(cost_columns)
         if not columns:
             raise UserError("--cost-column needs at least one column")
@@ -212,14 +224,32 @@ class NB201Problem(Problem):
             src = cost_src if cost_src is not None and column in cost_src.columns else acc_table
             costs.append(src.numeric(column)[src.cell_order()])
         source = {"table": str(table), "cost_table": None if cost_table is None else str(cost_table)}
-        return cls(accuracy, np.column_stack(costs), accuracy_column, columns, source)
+        return cls(accuracy, np.column_stack(costs), accuracy_column, columns, source, noise)
 
     def _columns(self) -> dict[str, np.ndarray]:
         return {self.accuracy_column: self.accuracy, **{c: self.costs[:, i] for i, c in enumerate(self.cost_columns)}}
 
     def evaluate(self, proposal: Proposal) -> Evaluation:
         code = proposal.genome.code
-        return Evaluation({name: float(column[code]) for name, column in self._columns().items()})
+        metrics = {name: float(column[code]) for name, column in self._columns().items()}
+        if self.noise is not None:
+            metrics.update(self.noise.measured(self._costs(code), [proposal.seed or 0, code]))
+        return Evaluation(metrics)
+
+    def _costs(self, code: int) -> dict[str, float]:
+        return {c: float(self.costs[code, i]) for i, c in enumerate(self.cost_columns)}
+
+    def remeasure(self, genomes: Sequence[Cell], seed: int) -> list[dict[str, float]] | None:
+        """With simulated noise: the cost columns of ``genomes`` measured again side by side."""
+        if self.noise is None:
+            return None
+        return self.noise.remeasured([self._costs(g.code) for g in genomes], seed)
+
+    def metric_names(self) -> frozenset[str]:
+        names = super().metric_names()
+        if self.noise is None:
+            return names
+        return names | {n for c in self.cost_columns for n in interval_names(c)}
 
     def cheap_metrics(self, genome: Cell, names: Sequence[str]) -> dict[str, float]:
         """Cost columns are known without "training" (they are hardware measurements)."""
@@ -249,5 +279,7 @@ class NB201Problem(Problem):
         check_against_table(constraints, self._columns())
 
     def describe(self) -> dict:
+        noise = {} if self.noise is None else {"latency_noise": self.noise.sigma,
+                                               "side_by_side_noise": self.noise.side_by_side}
         return {"problem": "nb201", "accuracy_column": self.accuracy_column, "cost_columns": list(self.cost_columns),
-                **self.source}
+                **self.source, **noise}

@@ -28,7 +28,7 @@ def add_plugin_flags(parser: argparse.ArgumentParser, plugin: Callable, group: s
         try:
             section.add_argument(option.flag, dest=f"{group}.{option.name}", type=_parser_type(option),
                                  default=None, metavar=option.type.__name__.upper(),
-                                 help=f"{option.help} [default: {default}]")
+                                 help=f"{option.help} [default: {default}]".replace("%", "%%"))
         except argparse.ArgumentError:
             raise UserError(f"{title}: option {option.flag} clashes with another flag") from None
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from evonas.cli.plugin_flags import given_options
 from evonas.core.errors import UserError
 
 BUILD_LUT = "build-lut"
@@ -47,6 +48,13 @@ def register(sub, argv: list[str]) -> None:
     lut.add_argument("--repeats", type=int, default=30, help="timed runs per table entry and pass [default: 30]")
     lut.add_argument("--passes", type=int, default=3,
                      help="times each entry is timed, spread over the build; the smallest median is kept [default: 3]")
+    if argv[:1] == ["profile"]:  # the chosen target's own flags (e.g. --precision, --compensate)
+        from evonas.api import registry
+        from evonas.cli.plugin_flags import add_plugin_flags, peek
+
+        target = peek(argv, "--target", "edge-cpu")
+        if registry.target_factory(target) is not None:
+            add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
     p.set_defaults(func=run)
 
 
@@ -106,7 +114,7 @@ def run_profile(args) -> int:
         raise UserError(f"--num-classes must be at least 1, got {args.num_classes}")
     shape = parse_input_shape(args.input_shape)
     genomes = _networks(args, shape)
-    target = get_target(args.target)
+    target = get_target(args.target, **given_options(args, "target"))
     predictor = load_predictor(args.lut, args.force_lut) if args.lut else None
     if predictor is not None:
         predictor.table.check_network(shape, args.num_classes)
@@ -119,7 +127,22 @@ def run_profile(args) -> int:
             print(json.dumps(row), flush=True)
     if args.format == "table":
         print_table(rows)
+    warning = noise_warning(rows, target)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
+
+
+def noise_warning(rows: list[dict], target) -> str | None:
+    """One line saying how many latencies the machine was too noisy for, and what was seen; None if none."""
+    flagged = [r for r in rows if any(not f.startswith("drift") for f in r["latency_ms"].get("flags", ()))]
+    if not flagged:  # drift alone was compensated
+        return None
+    kinds = sorted({f.split(":")[0] for r in flagged for f in r["latency_ms"]["flags"]})
+    worst = max(flagged, key=lambda r: r["latency_ms"]["conditions"]["precision"])["latency_ms"]
+    precision = getattr(target.compensation, "precision", None)
+    return (f"warning: the machine was too noisy for +-{precision:.1%} on {len(flagged)} of {len(rows)} networks "
+            f"({', '.join(kinds)}; e.g. {worst['flags'][0]}); their rows carry 'flags'")
 
 
 def profile_one(genome, config, shape, num_classes, target, predictor, memory: bool = True) -> dict:
@@ -137,12 +160,17 @@ def profile_one(genome, config, shape, num_classes, target, predictor, memory: b
         latency, peak = target.measure(model, shape), None
     row = {"genome": str(genome), "target": target.name, "input_shape": list(shape),
            "params": count_params(model), "flops": count_flops(model, shape),
-           "latency_ms": {"median": latency.median_ms, "iqr": latency.iqr_ms, "repeats": latency.repeats,
-                          "warmup": latency.warmup, "outliers": latency.outliers},
+           "latency_ms": latency_row(latency),
            "peak_memory_mb": peak}
     if predictor is not None:
         row["predicted_latency_ms"] = predictor.table.predict(genome, config)
     return row
+
+
+def latency_row(latency) -> dict:
+    """A measurement as profile prints it: median and iqr first, then how it was obtained."""
+    data = latency.as_dict()
+    return {"median": data.pop("median_ms"), "iqr": data.pop("iqr_ms"), **data}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -175,7 +203,7 @@ def run_build_lut(args) -> int:
     if args.repeats < 1 or args.num_classes < 1:
         raise UserError("--repeats and --num-classes must be at least 1")
     shape = parse_input_shape(args.input_shape)
-    target = get_target(args.target)
+    target = get_target(args.target, **given_options(args, "target"))
     progress = _Progress()
     table = build_table(target, _space_config(shape), shape, args.num_classes, args.calibration, args.seed,
                         entry_protocol(args.repeats), progress, args.passes)

@@ -74,6 +74,9 @@ def register_search(sub, argv: list[str]) -> None:
     for flag, (name, typ, text) in EXECUTION.items():
         scale.add_argument(flag, dest=name, type=typ, default=None,
                            help=f"{text} [default: {ExecutorSpec.__dataclass_fields__[name].default}]")
+    p.add_argument("--noise-aware", action="store_true", default=None,
+                   help="compare latencies as intervals (IQR): one beats another only where their intervals "
+                        "separate, and two front members are re-measured side by side before one is dropped")
     p.add_argument("--force-lut", action="store_true", default=None,
                    help="use a --lut table built on another machine or library version")
     if argv[:1] == ["search"]:  # the chosen plug-ins' own flags (an unknown name is a one-line error)
@@ -97,8 +100,9 @@ def spec_from_args(args):
     for name in ("objectives", "custom_objectives", "constraints", "init"):
         if getattr(args, name):
             given[name] = tuple(getattr(args, name))
-    if args.force_lut:
-        given["force_lut"] = True
+    for name in ("force_lut", "noise_aware"):
+        if getattr(args, name):
+            given[name] = True
     return RunSpec(**given, strategy_options=given_options(args, "strategy"),
                    problem_options=given_options(args, "problem"), target_options=given_options(args, "target"))
 
@@ -156,12 +160,22 @@ def print_front(store, run_dir) -> None:
     front = stored_front(store)
     extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
     header = ["id", *names, *extra, "genome"]
-    rows = [[str(r.id), *(_fmt(r.metrics.get(n)) for n in names + extra), r.genome] for r in front]
+    rows = [[str(r.id), *(_fmt_metric(r.metrics, n) for n in names + extra), r.genome] for r in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     print(f"Pareto front ({len(front)} members):")
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
     print(f"run directory: {run_dir}")
+
+
+def _fmt_metric(metrics: dict, name: str) -> str:
+    """A metric's value, with its interval [low, high] where it was measured with one."""
+    from evonas.core.objectives import interval_names
+
+    low, high = interval_names(name)
+    if low in metrics and high in metrics:
+        return f"{_fmt(metrics.get(name))} [{_fmt(metrics[low])}, {_fmt(metrics[high])}]"
+    return _fmt(metrics.get(name))
 
 
 def _fmt(value) -> str:

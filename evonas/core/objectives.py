@@ -134,6 +134,29 @@ def to_min_vector(objectives: tuple[Objective, ...], metrics: Mapping[str, float
     return np.array([o.to_min(float(metrics[o.name])) for o in objectives])
 
 
+def interval_names(name: str) -> tuple[str, str]:
+    """The metric names under which a problem may report the interval of metric ``name``.
+
+    A measured metric (latency) comes with an interval (its quartiles) as ``<name>_low`` and
+    ``<name>_high``; noise-aware dominance compares those instead of the point value.
+    """
+    return f"{name}_low", f"{name}_high"
+
+
+def to_min_intervals(objectives: tuple[Objective, ...], metrics: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Minimisation-form (low, high) vectors of ``objectives``; an objective without an interval is a point."""
+    low, high = [], []
+    for o in objectives:
+        lo_name, hi_name = interval_names(o.name)
+        point = float(metrics[o.name])
+        lo, hi = (float(metrics[lo_name]), float(metrics[hi_name])) if lo_name in metrics and hi_name in metrics \
+            else (point, point)
+        a, b = o.to_min(min(lo, point)), o.to_min(max(hi, point))
+        low.append(min(a, b))
+        high.append(max(a, b))
+    return np.array(low), np.array(high)
+
+
 def non_finite(names: tuple[str, ...] | list[str], metrics: Mapping[str, float]) -> list[str]:
     """Those of ``names`` whose value in ``metrics`` is missing, NaN or infinite."""
     return [n for n in names if n not in metrics or not math.isfinite(float(metrics[n]))]

@@ -193,5 +193,15 @@ class Problem(abc.ABC):
         known genome. The default ignores it.
         """
 
+    def remeasure(self, genomes: Sequence[Any], seed: int) -> list[dict[str, float]] | None:
+        """Measure the noisy metrics of ``genomes`` again, side by side (noise-aware dominance).
+
+        Called by the driver when a noise-aware archive would drop one of two candidates only
+        because their intervals overlap. Returns, per genome, the metrics measured again with
+        their intervals (see :func:`~evonas.core.objectives.interval_names`), or None where
+        this problem measures nothing noisy (the default). ``seed`` seeds any randomness.
+        """
+        return None
+
     def close(self) -> None:
         """Release resources (sessions, files)."""

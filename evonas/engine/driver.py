@@ -18,7 +18,7 @@ import numpy as np
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, non_finite, to_min_vector
-from evonas.core.pareto import ParetoArchive, hypervolume
+from evonas.core.pareto import ParetoArchive, StoredRemeasures, hypervolume, with_metrics
 from evonas.core.problem import Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
 from evonas.engine.executors import Executor, InProcess, Outcome, Task, evaluate_task
 from evonas.engine.store import CandidateRow, RunStore
@@ -99,6 +99,8 @@ def derive_rng(seed: int, *stream: int) -> np.random.Generator:
 
 CANDIDATE_STREAM = 1
 """The run seed's stream for candidate seeds (stream 0 is the strategy's generator)."""
+REMEASURE_STREAM = 2
+"""The run seed's stream for the seeds of side-by-side re-measurements."""
 
 
 def candidate_seed(seed: int, candidate_id: int) -> int:
@@ -121,6 +123,9 @@ class Search:
         callbacks: called after each trial with ``(search, trial)``.
         keep_weights: store trained weights of every candidate (else only of front members).
         initial: genomes evaluated first (operator 'init'), e.g. known good architectures.
+        archive: keeps the front: :class:`~evonas.core.pareto.ParetoArchive`, or
+            :class:`~evonas.core.pareto.NoiseAwareArchive` to compare measured objectives as
+            intervals (the driver re-measures through :meth:`Problem.remeasure`).
     """
 
     problem: Problem
@@ -150,6 +155,8 @@ class Search:
         self._told = 0
         self.inflight_: dict[int, Pending] = {}
         self.resubmit_: list[Pending] = []
+        self._remeasures = StoredRemeasures((), self.objectives, self.constraints, fresh=self._remeasure)
+        self.archive.bind(self.objectives, self._remeasures)
         self.strategy.bind(self.problem)
         self.strategy.constrain(self.constraints)
         self.strategy.setup(self.problem.space, len(self.objectives), derive_rng(self.seed, 0))
@@ -185,6 +192,7 @@ class Search:
         told = self.store.told_in_order()
         asked: dict[int, Pending] = {}
         first = min((r.started_at for r in stored.values()), default=0.0)
+        self._remeasures.stored = self.store.remeasures()  # the archive's decisions replay as they were taken
 
         def ask_until(n: int) -> None:
             while self._asked < n:
@@ -343,6 +351,20 @@ class Search:
                 seconds = self.elapsed_before_ + time.perf_counter() - self.started_
             self.hv_history.append((len(self.trials), seconds, self.hypervolume()))
         self.strategy.tell(trial)
+
+    def _remeasure(self, first: Trial, second: Trial) -> tuple[Trial, Trial]:
+        """Measure two trials again side by side (a noise-aware archive asks before dropping one).
+
+        The new metrics are stored; a resumed run replays them instead of measuring again.
+        """
+        seed = int(derive_rng(self.seed, REMEASURE_STREAM, first.id, second.id).integers(2 ** 31))
+        updates = self.problem.remeasure([first.genome, second.genome], seed)
+        if updates is None:
+            return first, second
+        if self.store is not None:
+            self.store.record_remeasure(first.id, second.id, updates)
+        return (with_metrics(first, updates[0], self.objectives, self.constraints),
+                with_metrics(second, updates[1], self.objectives, self.constraints))
 
     def _with_parent_weights(self, proposal: Proposal) -> Proposal:
         """Lamarckian hand-off: a payload that inherits weights gets the parent's stored ones."""

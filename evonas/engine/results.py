@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from evonas.core.objectives import Direction, Objective, to_min_vector
-from evonas.core.pareto import ParetoArchive, hypervolume
+from evonas.core.objectives import Constraint, Direction, Objective, to_min_vector
+from evonas.core.pareto import NoiseAwareArchive, ParetoArchive, StoredRemeasures, hypervolume
 from evonas.core.problem import Trial, TrialState
 from evonas.engine.store import CandidateRow, RunStore
 
@@ -22,16 +24,30 @@ def _trial(row: CandidateRow, objectives: tuple[Objective, ...]) -> Trial:
                  to_min_vector(objectives, row.metrics), row.violation, row.fidelity)
 
 
-def stored_front(store: RunStore) -> list[CandidateRow]:
-    """The stored run's feasible non-dominated candidates, sorted by the first objective."""
+def stored_archive(store: RunStore) -> ParetoArchive:
+    """The archive a stored run ended with: noise-aware runs replay their re-measurements as taken."""
+    if not store.config.get("noise_aware"):
+        return ParetoArchive()
     objectives = stored_objectives(store)
-    rows = {r.id: r for r in store.candidates()}
-    archive = ParetoArchive()
-    for r in rows.values():
+    constraints = tuple(Constraint.parse(c) for c in store.config.get("constraints", ()))
+    archive = NoiseAwareArchive()
+    archive.bind(objectives, StoredRemeasures(store.remeasures(), objectives, constraints))
+    return archive
+
+
+def stored_front(store: RunStore) -> list[CandidateRow]:
+    """The stored run's feasible non-dominated candidates, sorted by the first objective.
+
+    A noise-aware run's members carry the metrics they were last measured with.
+    """
+    objectives = stored_objectives(store)
+    archive = stored_archive(store)
+    for r in store.told_in_order():
         if r.status == TrialState.OK.value:
             archive.add(_trial(r, objectives))
     order = sorted(archive.trials, key=lambda t: tuple(np.round(t.values, 12)))
-    return [rows[t.id] for t in order]
+    rows = {r.id: r for r in store.candidates()}
+    return [dataclasses.replace(rows[t.id], metrics=t.metrics) for t in order]
 
 
 def stored_hypervolume(store: RunStore) -> list[tuple[int, float, float]]:
@@ -44,9 +60,9 @@ def stored_hypervolume(store: RunStore) -> list[tuple[int, float, float]]:
         return []
     lower, upper = np.array(bounds[0]), np.array(bounds[1])
     objectives = stored_objectives(store)
-    rows = store.candidates()
+    rows = store.told_in_order()
     first = min((r.started_at for r in rows), default=0.0)
-    archive, out = ParetoArchive(), []
+    archive, out = stored_archive(store), []
     for n, r in enumerate(rows, 1):
         changed = r.status == TrialState.OK.value and archive.add(_trial(r, objectives))
         if changed or not out:

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 DB_NAME = "run.db"
 LOCK_NAME = ".lock"
-SCHEMA_VERSION = 2
-TABLES = ("meta", "candidates", "measurements")
+SCHEMA_VERSION = 3
+TABLES = ("meta", "candidates", "measurements")  # every version has these; later ones add to them
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +61,13 @@ CREATE TABLE IF NOT EXISTS measurements (
     measured_at REAL NOT NULL
 );
 """
+_REMEASURES = """CREATE TABLE IF NOT EXISTS remeasures (
+    seq INTEGER PRIMARY KEY,
+    first_id INTEGER NOT NULL,
+    second_id INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    measured_at REAL NOT NULL
+)"""
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,19 @@ class RunStore:
         return [dict(candidate_id=r[0], genome=r[1], target=r[2], result=json.loads(r[3]),
                      fingerprint=json.loads(r[4]), measured_at=r[5]) for r in rows]
 
+    def record_remeasure(self, first_id: int, second_id: int, metrics: list[dict[str, float]]) -> None:
+        """Store the metrics two candidates got when measured again side by side (noise-aware dominance)."""
+        with self._db:
+            self._db.execute("INSERT INTO remeasures (first_id, second_id, metrics, measured_at) VALUES (?,?,?,?)",
+                             (first_id, second_id, json.dumps(metrics), time.time()))
+
+    def remeasures(self) -> list[tuple[int, int, list[dict[str, float]]]]:
+        """Every side-by-side re-measurement, in the order taken: (first id, second id, [metrics, metrics])."""
+        if not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'remeasures'").fetchone():
+            return []  # a run written before schema 3, opened read-only
+        rows = self._db.execute("SELECT first_id, second_id, metrics FROM remeasures ORDER BY seq")
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
     # -- artifacts -------------------------------------------------------------------
     def weights_path(self, candidate_id: int) -> Path:
         return self.run_dir / "weights" / f"{candidate_id}.pt"
@@ -281,6 +301,7 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
         if create:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            db.execute(_REMEASURES)
         else:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not set(TABLES) <= tables or db.execute(
@@ -301,16 +322,19 @@ def _migrate(db: sqlite3.Connection) -> None:
     """Bring a run written by an older evonas up to :data:`SCHEMA_VERSION` (only a writer does).
 
     Version 1 ran one candidate at a time, so its ask/tell interleaving is implied by the ids
-    and the new columns stay empty (``NULL`` reads as sequential).
+    and the new columns stay empty (``NULL`` reads as sequential). Version 3 added the
+    ``remeasures`` table.
     """
     version = json.loads(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise UserError(f"run database was written by a newer evonas (schema {version}, this one reads "
                         f"{SCHEMA_VERSION}); upgrade evonas to resume it")
-    if version < 2:
+    if version < SCHEMA_VERSION:
         with db:
-            for name, kind in _ADDED_IN_2:
-                db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
+            if version < 2:
+                for name, kind in _ADDED_IN_2:
+                    db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
+            db.execute(_REMEASURES)
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (json.dumps(SCHEMA_VERSION),))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from evonas.core.errors import UserError
-from evonas.core.objectives import Constraint, MetricContext, Objective, check_objectives
+from evonas.core.objectives import Constraint, MetricContext, Objective, check_objectives, interval_names
 from evonas.core.problem import Evaluation, Problem, Proposal, WeightTransfer
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.costs import count_flops, count_params
@@ -124,7 +124,7 @@ class ImageClassification(Problem):
     def metric_names(self) -> frozenset[str]:
         names = set(OWN_METRICS) | {o.name for o in self.objectives}
         if any(o.name == "latency_ms" and o.source is not None for o in self.objectives):
-            names.add("latency_iqr_ms")
+            names.update({"latency_iqr_ms", *interval_names("latency_ms")})
         return frozenset(names)
 
     def context(self, metrics: Mapping[str, float], trained: bool) -> MetricContext:
@@ -168,6 +168,18 @@ class ImageClassification(Problem):
             reuse = getattr(o.source, "reuse", None)
             if reuse is not None:
                 reuse(genome, record, self.splits.input_shape)
+
+    def remeasure(self, genomes: Sequence[Genome], seed: int) -> list[dict[str, float]] | None:
+        """Latency (and any objective whose source can) measured again for ``genomes`` side by side."""
+        sources = [o.source for o in self.objectives if hasattr(o.source, "remeasure")]
+        if not sources:
+            return None
+        models = [self.build(g, self.generator(g, seed)) for g in genomes]  # latency does not depend on weights
+        updates: list[dict[str, float]] = [{} for _ in genomes]
+        for source in sources:
+            for update, metrics in zip(updates, source.remeasure(models, genomes, self.splits.input_shape)):
+                update.update(metrics)
+        return updates
 
     def _sourced(self, model: torch.nn.Module, genome: Genome, metrics: dict[str, float],
                  training_free: bool) -> dict[str, float]:

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from evonas.core.errors import UserError
-from evonas.core.objectives import Constraint, Objective, check_against_table
+from evonas.benchmarks.noise import MeasurementNoise
+from evonas.core.objectives import Constraint, Objective, check_against_table, interval_names
 from evonas.core.pareto import hypervolume, pareto_rank
 from evonas.core.problem import Evaluation, Problem, Proposal
 
@@ -153,11 +154,13 @@ class SyntheticProblem(Problem):
             bytes, which no machine has: a real ``MemoryError`` (0: none).
         delay: seconds an evaluation takes: ``delay * (1 + code % 4)``, so durations differ
             by genome (0: instant).
+        latency_noise: report the costs as a noisy machine measures them: lognormal noise of
+            this sigma, with intervals, and :meth:`remeasure` side by side (0: exact).
     """
 
     def __init__(self, n_objectives: int = 2, fail_every: int = 0, nan_every: int = 0,
                  positions: int = 6, choices: int = 4, crash_every: int = 0, hang_every: int = 0,
-                 hang_seconds: float = 3600.0, delay: float = 0.0, oom_every: int = 0):
+                 hang_seconds: float = 3600.0, delay: float = 0.0, oom_every: int = 0, latency_noise: float = 0.0):
         if n_objectives < 2:
             raise UserError(f"the synthetic problem needs at least 2 objectives, got {n_objectives}")
         if min(fail_every, nan_every, crash_every, hang_every, oom_every) < 0 or delay < 0:
@@ -171,6 +174,7 @@ class SyntheticProblem(Problem):
         self.hang_seconds = hang_seconds
         self.oom_every = oom_every
         self.delay = delay
+        self.noise = MeasurementNoise(latency_noise) if latency_noise else None
         self.cost_columns = cost_names(n_objectives - 1)
         self.objectives = (Objective.maximize("accuracy"),
                            *(Objective.minimize(c, training_free=True) for c in self.cost_columns))
@@ -203,7 +207,9 @@ class SyntheticProblem(Problem):
 
     # -- Problem --------------------------------------------------------------------------
     def metric_names(self) -> frozenset[str]:
-        return frozenset(self.table_)
+        if self.noise is None:
+            return frozenset(self.table_)
+        return frozenset(self.table_) | {n for c in self.cost_columns for n in interval_names(c)}
 
     def evaluate(self, proposal: Proposal) -> Evaluation:
         """The genome's metrics; raises or returns a NaN accuracy for genomes chosen by the fault options."""
@@ -222,7 +228,18 @@ class SyntheticProblem(Problem):
         metrics = {name: float(column[code]) for name, column in self.table_.items()}
         if self.nan_every and (code + 1) % self.nan_every == 0:
             metrics["accuracy"] = float("nan")
+        if self.noise is not None:
+            metrics.update(self.noise.measured(self._costs(code), [proposal.seed or 0, code]))
         return Evaluation(metrics)
+
+    def _costs(self, code: int) -> dict[str, float]:
+        return {c: float(self.table_[c][code]) for c in self.cost_columns}
+
+    def remeasure(self, genomes: Sequence[Any], seed: int) -> list[dict[str, float]] | None:
+        """With ``latency_noise``: the costs of ``genomes`` measured again side by side."""
+        if self.noise is None:
+            return None
+        return self.noise.remeasured([self._costs(self._code(g)) for g in genomes], seed)
 
     def cheap_metrics(self, genome: Any, names: Sequence[str]) -> dict[str, float]:
         """The costs are training-free; the accuracy is not."""
