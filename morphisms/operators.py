@@ -1,7 +1,8 @@
 """The network morphisms of the MobileNetV3-like space.
 
 Function-preserving (the child computes exactly the parent's function in eval mode):
-:class:`InsertBlock`, :class:`WidenExpand`, :class:`GrowKernel`, :class:`AddSqueezeExcite`.
+:class:`InsertBlock`, :class:`WidenExpand`, :class:`GrowKernel`, :class:`AddSqueezeExcite`,
+:class:`WidenStage`, :class:`WidenStem`.
 
 Approximate, shrinking (the child is close to the parent and is repaired by a short
 distillation from the parent, :func:`evonas.mobilenet.distill.distill`): :class:`RemoveBlock`,
@@ -161,6 +162,127 @@ class AddSqueezeExcite(Morphism):
             dst[p + "expand.bias"].fill_(_GATE_OPEN_BIAS)
 
 
+class WidenStage(Morphism):
+    """Widen a stage's output channels (Net2WiderNet); every block's new output channel copies an old one.
+
+    Site ``(stage, new_width)``, a width of the space's choices for that stage. New channel
+    ``c`` replicates old channel ``c mod width`` (its projection filter and BatchNorm, so after
+    the stage the replicas carry equal values, residual paths included), and every consumer
+    (the next blocks' expansions, the next stage, the classifier) splits the old channel's
+    weight among its replicas. The split is uneven, so replicas get different gradients and
+    drift apart in training instead of staying copies. A consuming block's hidden width grows
+    with its input (``in x expand``); the new hidden channels have zero outgoing weights.
+    Sites that would add or remove a residual connection (the widened stage's first block,
+    or the next stage's) are excluded, since those change the function.
+    """
+
+    name = "widen_stage"
+    function_preserving = True
+
+    def sites(self, genome, space):
+        return [(i, w) for i, stage in enumerate(genome.stages) for w in space.config.stage_widths[i]
+                if w > stage.width and _same_residuals(genome, self.child(genome, (i, w)), space)]
+
+    def child(self, genome, site):
+        i, w = site
+        return with_stage(genome, i, replace(genome.stages[i], width=w))
+
+    def transfer(self, parent, site, src, dst):
+        i, _ = site
+        stage = parent.stages[i]
+        g, share = _replication(stage.width, dst[block_prefix(i, 0) + "project_bn.weight"].shape[0])
+        prefixes = [block_prefix(i, j) for j in range(stage.depth)]
+        consumer = block_prefix(i + 1, 0) if i + 1 < len(parent.stages) else "classifier."
+        copy_mapped(src, dst, skip=(*prefixes, consumer))
+        for j, p in enumerate(prefixes):
+            widened_in = (g, share) if j > 0 else None
+            _widen_block(src, dst, p, block_in_channels(parent, i, j) * stage.blocks[j].expand, widened_in, g)
+        _widen_consumer(src, dst, parent, i + 1, consumer, g, share)
+
+
+class WidenStem(Morphism):
+    """Widen the stem (Net2WiderNet), as :class:`WidenStage` does a stage. Site ``(new_width,)``."""
+
+    name = "widen_stem"
+    function_preserving = True
+
+    def sites(self, genome, space):
+        return [(w,) for w in space.config.stem_widths
+                if w > genome.stem and _same_residuals(genome, self.child(genome, (w,)), space)]
+
+    def child(self, genome, site):
+        return replace(genome, stem=site[0])
+
+    def transfer(self, parent, site, src, dst):
+        g, share = _replication(parent.stem, site[0])
+        copy_mapped(src, dst, skip=("stem.", block_prefix(0, 0)))
+        dst["stem.0.weight"] = src["stem.0.weight"][g].clone()
+        for name in _bn("stem.1"):
+            dst[name] = src[name][g].clone()
+        dst["stem.1.num_batches_tracked"] = src["stem.1.num_batches_tracked"].clone()
+        _widen_consumer(src, dst, parent, 0, block_prefix(0, 0), g, share)
+
+
+def _replication(old: int, new: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Net2Net's mapping of ``new`` channels onto ``old`` ones, and each channel's input-side share.
+
+    Channel ``c`` copies ``c mod old``; the ``n`` copies of one old channel split its outgoing
+    weight unevenly, in proportion to ``n, n - 1, ..., 1`` (the original the largest share).
+    """
+    g = torch.arange(new) % old
+    copies = torch.bincount(g, minlength=old)[g]
+    rank = torch.arange(new) // old  # 0 for the original, 1 for its first copy, ...
+    share = (copies - rank).double() / (copies * (copies + 1) / 2).double()
+    return g, share
+
+
+def _widen_block(src: StateDict, dst: StateDict, p: str, mid: int,
+                 widened_in: tuple[torch.Tensor, torch.Tensor] | None, g_out: torch.Tensor | None) -> None:
+    """Carry over block ``p`` whose input channels (``widened_in``: mapping, shares) and/or output
+    channels (``g_out``) were widened; ``mid`` is its old hidden width, new hidden channels are silent."""
+    expand = src[p + "expand_conv.weight"]
+    if widened_in is not None:
+        g, share = widened_in
+        expand = expand[:, g] * share.to(expand.dtype).view(1, -1, 1, 1)
+    dst[p + "expand_conv.weight"][:mid] = expand
+    for name in ("dw_conv.weight", *_bn("expand_bn"), *_bn("dw_bn")):
+        dst[p + name][:mid] = src[p + name]
+    for name in ("expand_bn", "dw_bn", "project_bn"):
+        dst[p + name + ".num_batches_tracked"] = src[p + name + ".num_batches_tracked"].clone()
+    if p + "se.reduce.weight" in src:
+        sq = src[p + "se.reduce.weight"].shape[0]
+        dst[p + "se.reduce.weight"][:sq, :mid] = src[p + "se.reduce.weight"]
+        dst[p + "se.reduce.weight"][:sq, mid:] = 0
+        dst[p + "se.reduce.bias"][:sq] = src[p + "se.reduce.bias"]
+        dst[p + "se.expand.weight"][:mid, :sq] = src[p + "se.expand.weight"]
+        dst[p + "se.expand.weight"][:, sq:] = 0
+        dst[p + "se.expand.bias"][:mid] = src[p + "se.expand.bias"]
+    project = src[p + "project_conv.weight"]
+    rows = slice(None) if g_out is None else g_out
+    dst[p + "project_conv.weight"][:, :mid] = project[rows]
+    dst[p + "project_conv.weight"][:, mid:] = 0
+    for name in _bn("project_bn"):
+        dst[p + name] = src[p + name][rows].clone()
+
+
+def _widen_consumer(src: StateDict, dst: StateDict, parent: Genome, stage: int, prefix: str,
+                    g: torch.Tensor, share: torch.Tensor) -> None:
+    """The layer reading a widened output: the first block of ``stage``, or the classifier."""
+    if prefix == "classifier.":
+        dst["classifier.weight"] = src["classifier.weight"][:, g] * share.to(src["classifier.weight"].dtype)
+        dst["classifier.bias"] = src["classifier.bias"].clone()
+        return
+    mid = block_in_channels(parent, stage, 0) * parent.stages[stage].blocks[0].expand
+    _widen_block(src, dst, prefix, mid, (g, share), None)
+
+
+def _same_residuals(parent: Genome, child: Genome, space: MobileNetSpace) -> bool:
+    """Whether every block of ``child`` has a residual connection exactly where ``parent``'s has."""
+    c = space.config
+    return all(is_identity_shaped(parent, c, i, j) == is_identity_shaped(child, c, i, j)
+               for i, stage in enumerate(parent.stages) for j in range(stage.depth))
+
+
 # -- approximate (shrinking) ------------------------------------------------------------------
 
 class RemoveBlock(Morphism):
@@ -280,6 +402,7 @@ def _bn(name: str) -> tuple[str, ...]:
     return tuple(f"{name}.{t}" for t in ("weight", "bias", "running_mean", "running_var"))
 
 
-FUNCTION_PRESERVING: tuple[Morphism, ...] = (InsertBlock(), WidenExpand(), GrowKernel(), AddSqueezeExcite())
+FUNCTION_PRESERVING: tuple[Morphism, ...] = (InsertBlock(), WidenExpand(), GrowKernel(), AddSqueezeExcite(),
+                                              WidenStage(), WidenStem())
 APPROXIMATE: tuple[Morphism, ...] = (RemoveBlock(), PruneExpand(), ShrinkKernel(), RemoveSqueezeExcite())
 MORPHISMS: tuple[Morphism, ...] = FUNCTION_PRESERVING + APPROXIMATE

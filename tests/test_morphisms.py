@@ -18,12 +18,23 @@ from evonas.mobilenet.distill import distill, kd_loss
 SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
 INPUT = (1, 8, 8)
 CLASSES = 10
-CASES_PER_OPERATOR = 50  # x 4 function-preserving operators = 200 cases
+CASES_PER_OPERATOR = 50  # x 6 function-preserving operators = 300 cases
 
 
-def trained_looking(genome: Genome, gen: torch.Generator) -> MobileNetLike:
+# In the small-input space every wider stem would add or remove the first block's residual
+# connection, so widen_stem never applies there; it is checked in the 224x224 space's widths
+# (stage 0 of 16 or 24 channels), on small inputs.
+SPACE_224 = MobileNetSpace(SpaceConfig.for_resolution(224))
+
+
+def _space_for(op) -> tuple[MobileNetSpace, tuple[int, int, int]]:
+    return (SPACE_224, (1, 16, 16)) if op.name == "widen_stem" else (SPACE, INPUT)
+
+
+def trained_looking(genome: Genome, gen: torch.Generator, space: MobileNetSpace = SPACE,
+                    shape: tuple[int, int, int] = INPUT) -> MobileNetLike:
     """A network with random BN statistics and affine parameters and random SE biases."""
-    model = build(genome, SPACE.config, INPUT, CLASSES, gen)
+    model = build(genome, space.config, shape, CLASSES, gen)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -37,8 +48,8 @@ def trained_looking(genome: Genome, gen: torch.Generator) -> MobileNetLike:
     return model.eval()
 
 
-def child_model(genome: Genome, state: dict) -> MobileNetLike:
-    model = MobileNetLike(genome, SPACE.config, INPUT[0], CLASSES)
+def child_model(genome: Genome, state: dict, space: MobileNetSpace = SPACE) -> MobileNetLike:
+    model = MobileNetLike(genome, space.config, INPUT[0], CLASSES)
     model.load_state_dict(state)
     return model.eval()
 
@@ -47,22 +58,26 @@ def child_model(genome: Genome, state: dict) -> MobileNetLike:
 def test_function_preserving_operators_keep_the_output(op):
     rng = np.random.default_rng(zlib.crc32(op.name.encode()))  # str hash() varies per process
     gen = torch.Generator().manual_seed(7)
-    x = torch.randn(6, *INPUT, generator=gen)
+    space, shape = _space_for(op)
+    x = torch.randn(6, *shape, generator=gen)
     checked, worst = 0, 0.0
-    while checked < CASES_PER_OPERATOR:
-        genome = SPACE.sample(rng)
-        parent = trained_looking(genome, gen)
-        result = op.apply(genome, parent.state_dict(), rng, SPACE)
+    for _ in range(50 * CASES_PER_OPERATOR):
+        genome = space.sample(rng)
+        parent = trained_looking(genome, gen, space, shape)
+        result = op.apply(genome, parent.state_dict(), rng, space)
         if result is None:
-            assert not op.applies(genome, SPACE)
+            assert not op.applies(genome, space)
             continue
         child_genome, state = result
-        SPACE.validate(child_genome)
+        space.validate(child_genome)
         assert child_genome != genome
         with torch.no_grad():
-            diff = (child_model(child_genome, state)(x) - parent(x)).abs().max().item()
+            diff = (child_model(child_genome, state, space)(x) - parent(x)).abs().max().item()
         worst = max(worst, diff)
         checked += 1
+        if checked == CASES_PER_OPERATOR:
+            break
+    assert checked == CASES_PER_OPERATOR, f"{op.name} applied to only {checked} sampled genomes"
     assert worst <= 1e-5, f"{op.name}: max |child - parent| = {worst:.3g}"
 
 
@@ -88,13 +103,42 @@ def test_operators_do_not_apply_where_they_cannot():
     c = SPACE.config
     smallest = Genome(8, tuple(Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths))
     names = {op.name for op in MORPHISMS if op.applies(smallest, SPACE)}
-    # minimal depth, kernel, expand and no SE: nothing can shrink
-    assert names == {"insert_block", "widen_expand", "grow_kernel", "add_se"}
+    # minimal depth, kernel, expand and no SE: nothing can shrink; every wider stem would
+    # remove the first block's residual connection
+    assert names == {"insert_block", "widen_expand", "grow_kernel", "add_se", "widen_stage"}
     for op in MORPHISMS:
         if op.name not in names:
             assert op.apply(smallest, {}, np.random.default_rng(0), SPACE) is None
     # a benchmark genome (not a MobileNet genome) is never applicable
     assert not any(op.applies((0, 1, 2), SPACE) for op in MORPHISMS)
+
+
+def test_widening_replicates_channels_and_splits_them_unevenly():
+    from morphisms.operators import _replication
+
+    g, share = _replication(4, 10)
+    assert g.tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    for c in range(4):
+        assert share[g == c].sum().item() == pytest.approx(1.0)
+    assert share[0] > share[4] > share[8] and share[3].item() == pytest.approx(2 / 3)
+    assert _replication(4, 6)[1][3].item() == 1.0  # a channel without copies keeps all its weight
+
+
+def test_widen_stage_reaches_every_wider_choice_but_keeps_residuals():
+    from morphisms.operators import WidenStage, _same_residuals
+
+    rng = np.random.default_rng(5)
+    op, seen = WidenStage(), set()
+    for _ in range(40):
+        g = SPACE.sample(rng)
+        for i, w in op.sites(g, SPACE):
+            assert w in SPACE.config.stage_widths[i] and w > g.stages[i].width
+            assert _same_residuals(g, op.child(g, (i, w)), SPACE)
+            seen.add((i, w))
+    wider = {(i, w) for i, ws in enumerate(SPACE.config.stage_widths) for w in ws if w > min(ws)}
+    # stage 0 keeps stride 1 and the stem is 8 or 16 wide: widening it from 8 to 16 always
+    # removes (stem 8) or adds (stem 16) the first block's residual connection
+    assert seen == wider - {(0, 16)}
 
 
 def test_insert_block_skips_positions_that_change_shape():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,10 @@ def register_search(sub, argv: list[str]) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stored run exactly (after a crash, or with a larger --evaluations)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors: no progress bar, no summary, no front table")
+    p.add_argument("--json-log", metavar="FILE", default=None,
+                   help="append one JSON object per evaluated candidate to FILE (JSON Lines)")
     scale = p.add_argument_group("parallel evaluation")
     for flag, (name, typ, text) in EXECUTION.items():
         scale.add_argument(flag, dest=name, type=typ, default=None,
@@ -108,44 +113,56 @@ def spec_from_args(args):
 
 
 def run_search(args) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from evonas.api.callbacks import JsonLog
     from evonas.api.spec import open_study, resume_study
 
-    callbacks = [] if args.no_progress else [ProgressBar()]
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    bar = None if args.no_progress or args.quiet else ProgressBar()
     executor = executor_from_args(args).build()
+    spec = None if args.resume else spec_from_args(args)  # every flag checked before anything is written
+    log = JsonLog(args.json_log) if args.json_log else None
+    callbacks = [cb for cb in (bar, log) if cb is not None]
     if args.resume:
         study, spec = resume_study(args.resume, callbacks)
         out = Path(args.resume)
         evaluations = args.evaluations or spec.evaluations
     else:
-        spec = spec_from_args(args)
         out = Path(args.out or f"runs/{spec.strategy}-{spec.target}-{time.strftime('%Y%m%d-%H%M%S')}")
         study = open_study(spec, out, callbacks)
         evaluations = spec.evaluations
-    for cb in callbacks:
-        cb.start(study.search, evaluations)
-    result = study.optimize(evaluations=evaluations, seconds=spec.time_limit, executor=executor)
-    for cb in callbacks:
-        cb.close()
-    failed = sum(not t.ok for t in result.trials)
-    hv = result.hypervolume[-1][2] if result.hypervolume else 0.0
-    print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), hypervolume {hv:.4f}")
-    print_front(study.search.store, out)
+    if bar is not None:
+        bar.start(study.search, evaluations)
+    try:
+        with logging_redirect_tqdm():
+            result = study.optimize(evaluations=evaluations, seconds=spec.time_limit, executor=executor)
+    finally:
+        for cb in callbacks:
+            cb.close()
+    if not args.quiet:
+        failed = sum(not t.ok for t in result.trials)
+        hv = result.hypervolume[-1][2] if result.hypervolume else 0.0
+        print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), hypervolume {hv:.4f}")
+        print_front(study.search.store, out)
     study.close()
     return 0 if result.front else 1
 
 
 class ProgressBar:
-    """tqdm bar: evaluations done, front size and hypervolume."""
+    """tqdm bar: evaluations done, elapsed and estimated time, failures, front size and hypervolume."""
 
     def start(self, search, total: int | None) -> None:
         from tqdm import tqdm
 
+        self.failed = sum(not t.ok for t in search.trials)
         self.bar = tqdm(total=total, initial=search.n_evaluated, desc="search", unit="eval",
                         file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, search, trial) -> None:
+        self.failed += not trial.ok
         hv = search.hv_history[-1][2] if search.hv_history else 0.0
-        self.bar.set_postfix(front=len(search.archive), hv=f"{hv:.4f}", refresh=False)
+        self.bar.set_postfix(failed=self.failed, front=len(search.archive), hv=f"{hv:.4f}", refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -156,10 +173,12 @@ def print_front(store, run_dir) -> None:
     """The stored run's front as a table (every objective, custom ones included), then the run directory."""
     from evonas.engine.results import stored_front, stored_objectives
 
-    names = [o.name for o in stored_objectives(store)]
+    objectives = stored_objectives(store)
+    names = [o.name for o in objectives]
     front = stored_front(store)
     extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
-    header = ["id", *names, *extra, "genome"]
+    units = {o.name: o.unit for o in objectives}
+    header = ["id", *(f"{n} ({units[n]})" if units.get(n) else n for n in names), *extra, "genome"]
     rows = [[str(r.id), *(_fmt_metric(r.metrics, n) for n in names + extra), r.genome] for r in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     print(f"Pareto front ({len(front)} members):")

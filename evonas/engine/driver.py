@@ -9,6 +9,7 @@ tells the strategy. A metric that is missing, NaN or infinite makes the trial fa
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -96,6 +97,8 @@ def derive_rng(seed: int, *stream: int) -> np.random.Generator:
     """An independent generator for a named stream of the run seed."""
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
 
+
+log = logging.getLogger("evonas")
 
 CANDIDATE_STREAM = 1
 """The run seed's stream for candidate seeds (stream 0 is the strategy's generator)."""
@@ -215,6 +218,8 @@ class Search:
                           f"strategy {type(self.strategy).__name__} is not deterministic, so the resumed run "
                           "continues from the stored trials but not from the exact same state", stacklevel=2)
         self._next_id = self.store.next_id()
+        log.info("resumed %s: %d candidates replayed, %d that were running are evaluated again",
+                 self.store.run_dir, len(told), len(self.resubmit_))
         return len(told)
 
     # -- the loop ---------------------------------------------------------------------------
@@ -324,6 +329,8 @@ class Search:
                               to_min_vector(self.objectives, metrics), violation, fidelity)
         if self.store is not None:
             self._persist(trial, artifacts, pending.started, seconds)
+        if not trial.ok:
+            log.info("candidate %d failed: %s", trial.id, (trial.error or "").partition("\n")[0])
         self._told += 1
         self._accept(trial)
         for callback in self.callbacks:
