@@ -235,13 +235,18 @@ class Target(abc.ABC):
 
     def calibration(self, input_shape: tuple[int, int, int], ref_run: Callable[[], object],
                     clock: Callable[[Callable[[], object]], float] | None = None) -> Calibration:
-        """The reference network's calibrated latency at ``input_shape`` here (measured once per machine)."""
+        """The reference network's calibrated latency at ``input_shape`` here (measured once per machine,
+        read from the calibration file once per target and shape)."""
         from hardware.fingerprint import environment_fingerprint
 
-        reference = drift.reference_name(input_shape)
-        key = drift.calibration_key(environment_fingerprint(self.settings()), reference)
-        return CalibrationFile(self.calibration_file).get_or_measure(
-            key, reference, lambda: drift.calibrate(ref_run, self.compensation.calibration_seconds, clock or _time_once))
+        cache = self.__dict__.setdefault("_runtime", {})
+        if ("calibration", input_shape) not in cache:
+            reference = drift.reference_name(input_shape)
+            key = drift.calibration_key(environment_fingerprint(self.settings()), reference)
+            cache[("calibration", input_shape)] = CalibrationFile(self.calibration_file).get_or_measure(
+                key, reference,
+                lambda: drift.calibrate(ref_run, self.compensation.calibration_seconds, clock or _time_once))
+        return cache[("calibration", input_shape)]
 
     def measure_side_by_side(self, models: list[nn.Module], input_shape: tuple[int, int, int]
                              ) -> list[LatencyMeasurement]:

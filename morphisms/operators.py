@@ -93,23 +93,7 @@ class WidenExpand(Morphism):
         i, j, _ = site
         p = block_prefix(i, j)
         copy_mapped(src, dst, skip=(p,))
-        mid = block_in_channels(parent, i, j) * parent.stages[i].blocks[j].expand
-        for name in ("expand_conv.weight", "dw_conv.weight", *_bn("expand_bn"), *_bn("dw_bn")):
-            dst[p + name][:mid] = src[p + name]
-        for name in ("expand_bn.num_batches_tracked", "dw_bn.num_batches_tracked"):
-            dst[p + name] = src[p + name].clone()
-        if p + "se.reduce.weight" in src:
-            sq = src[p + "se.reduce.weight"].shape[0]
-            dst[p + "se.reduce.weight"][:sq, :mid] = src[p + "se.reduce.weight"]
-            dst[p + "se.reduce.weight"][:sq, mid:] = 0
-            dst[p + "se.reduce.bias"][:sq] = src[p + "se.reduce.bias"]
-            dst[p + "se.expand.weight"][:mid, :sq] = src[p + "se.expand.weight"]
-            dst[p + "se.expand.weight"][:, sq:] = 0
-            dst[p + "se.expand.bias"][:mid] = src[p + "se.expand.bias"]
-        dst[p + "project_conv.weight"][:, :mid] = src[p + "project_conv.weight"]
-        dst[p + "project_conv.weight"][:, mid:] = 0
-        for name in (*_bn("project_bn"), "project_bn.num_batches_tracked"):
-            dst[p + name] = src[p + name].clone()
+        _widen_block(src, dst, p, block_in_channels(parent, i, j) * parent.stages[i].blocks[j].expand, None, None)
 
 
 class GrowKernel(Morphism):
