@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hardware", "morphisms"),
     ("populations",),
     ("evonas.engine",),
+    ("evonas.report",),
     ("evonas.api",),
     ("evonas.testing",),
     ("evonas",),  # the package root: re-exports the public API

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Iterator
 
 import numpy as np
 
@@ -40,14 +41,26 @@ def stored_front(store: RunStore) -> list[CandidateRow]:
 
     A noise-aware run's members carry the metrics they were last measured with.
     """
-    objectives = stored_objectives(store)
     archive = stored_archive(store)
-    for r in store.told_in_order():
-        if r.status == TrialState.OK.value:
-            archive.add(_trial(r, objectives))
+    for _ in replay(store, archive):
+        pass  # replaying the run fills the archive
     order = sorted(archive.trials, key=lambda t: tuple(np.round(t.values, 12)))
     rows = {r.id: r for r in store.candidates()}
     return [dataclasses.replace(rows[t.id], metrics=t.metrics) for t in order]
+
+
+def replay(store: RunStore, archive: ParetoArchive | None = None
+           ) -> Iterator[tuple[int, CandidateRow, bool, ParetoArchive]]:
+    """Each told candidate in tell order with (evaluations so far, row, front changed, archive).
+
+    The archive (``stored_archive(store)`` unless given) is the run's right after that candidate
+    was told; it is one object updated in place, so callers snapshot what they need at each step.
+    """
+    objectives = stored_objectives(store)
+    archive = stored_archive(store) if archive is None else archive
+    for n, r in enumerate(store.told_in_order(), 1):
+        changed = r.status == TrialState.OK.value and archive.add(_trial(r, objectives))
+        yield n, r, changed, archive
 
 
 def stored_hypervolume(store: RunStore) -> list[tuple[int, float, float]]:
@@ -59,12 +72,9 @@ def stored_hypervolume(store: RunStore) -> list[tuple[int, float, float]]:
     if bounds is None:
         return []
     lower, upper = np.array(bounds[0]), np.array(bounds[1])
-    objectives = stored_objectives(store)
-    rows = store.told_in_order()
-    first = min((r.started_at for r in rows), default=0.0)
-    archive, out = stored_archive(store), []
-    for n, r in enumerate(rows, 1):
-        changed = r.status == TrialState.OK.value and archive.add(_trial(r, objectives))
+    first = min((r.started_at for r in store.told_in_order()), default=0.0)
+    out = []
+    for n, r, changed, archive in replay(store):
         if changed or not out:
             hv = hypervolume(archive.values, lower, upper) if len(archive) else 0.0
             out.append((n, r.finished_at - first, hv))

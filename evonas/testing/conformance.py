@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import re
 import warnings
 import zlib
 from pathlib import Path
@@ -56,6 +57,7 @@ __all__ = [
     "test_asks_while_pending_are_distinct",
     "test_resume_of_a_parallel_run_is_exact",
     "test_constrained_search_and_resume",
+    "test_report_of_a_run",
     "test_options_are_documented",
     "test_option_flags_do_not_clash",
     "test_problem_options_are_documented",
@@ -428,6 +430,29 @@ def test_constrained_search_and_resume(strategy, tmp_path):
                                        constraints=CONSTRAINTS)
     assert not mismatches, f"{strategy}, stopped after {stops}: {mismatches[0]}"
     assert history(resumed) == history(trials), f"{strategy}: resumed after {stops} under {CONSTRAINTS[0]} differs"
+
+
+@strategies
+def test_report_of_a_run(strategy, tmp_path):
+    """The HTML report of a stored run (failures included, three objectives) shows every front
+    member, the failures, both figures and every member's lineage back to a root."""
+    from evonas.report import write_report
+
+    study = Study(SyntheticProblem(3, **FAULTS), make_strategy(strategy), seed=0, out=tmp_path / "run")
+    result = study.optimize(evaluations=30)
+    study.close()
+    report = write_report(tmp_path / "run")
+    html = report.html.read_text()
+    rows = re.findall(r'<tr data-id="(\d+)">', html)
+    assert [int(i) for i in rows] == [t.id for t in result.front], f"{strategy}: front table != front"
+    failed = sum(t.state is TrialState.FAILED for t in result.trials)
+    assert failed and f"{failed} failed" in html
+    assert {p.name for p in report.figures} == {f"{s}.{e}" for s in ("projections", "parallel", "hypervolume")
+                                                for e in ("png", "svg")}
+    for t in result.front:
+        chain = report.view.lineage(t.id)
+        assert chain[0].id == t.id and chain[-1].parent_id is None, f"{strategy}: lineage of #{t.id} is cut"
+        assert all(a.parent_id == b.id for a, b in zip(chain, chain[1:]))
 
 
 @strategies
