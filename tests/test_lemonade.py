@@ -9,6 +9,7 @@ import pytest
 
 from evonas.api.spec import RunSpec, open_study, resume_study
 from evonas.cli import main
+from evonas.core.errors import UserError
 from evonas.core.problem import Trial, TrialState
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
@@ -109,3 +110,27 @@ def test_cli_search_lemonade_then_export(tmp_path, capsys):
     assert main(["export", str(run), "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"] and all((out / m["file"]).is_file() for m in manifest["models"])
+
+
+def test_without_a_store_children_inherit_weights_kept_in_memory():
+    """Inheritance is explicit: a search with no run directory keeps the front's weights in
+    memory, and every morphism child is fine-tuned from its parent's (never from scratch)."""
+    study = open_study(_spec(evaluations=5), None)
+    result = study.optimize(evaluations=5)
+    children = [t for t in result.trials if t.parent_id is not None]
+    assert children and all(t.ok and t.metrics["inherited"] == 1.0 and t.fidelity == 0.25 for t in children)
+    assert set(study.search.weights_in_memory_) == {t.id for t in result.front}  # only the front's are kept
+    study.close()
+
+
+def test_a_child_whose_parent_weights_are_missing_is_refused(tmp_path):
+    run = tmp_path / "run"
+    study = open_study(_spec(evaluations=3), run)
+    study.optimize(evaluations=3)
+    study.close()
+    for path in (run / "weights").glob("*.pt"):
+        path.unlink()
+    resumed, _ = resume_study(run)
+    with pytest.raises(UserError, match="never trained from scratch"):
+        resumed.search.step()
+    resumed.close()

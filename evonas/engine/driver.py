@@ -157,6 +157,7 @@ class Search:
         self._asked = 0
         self._told = 0
         self.inflight_: dict[int, Pending] = {}
+        self.weights_in_memory_: dict[int, dict] = {}  # front members' weights when there is no store
         self.resubmit_: list[Pending] = []
         self._remeasures = StoredRemeasures((), self.objectives, self.constraints, fresh=self._remeasure)
         self.archive.bind(self.objectives, self._remeasures)
@@ -329,10 +330,15 @@ class Search:
                               to_min_vector(self.objectives, metrics), violation, fidelity)
         if self.store is not None:
             self._persist(trial, artifacts, pending.started, seconds)
+        elif trial.ok and "state_dict" in artifacts:
+            self.weights_in_memory_[trial.id] = artifacts["state_dict"]
         if not trial.ok:
             log.info("candidate %d failed: %s", trial.id, (trial.error or "").partition("\n")[0])
         self._told += 1
         self._accept(trial)
+        if self.weights_in_memory_:  # a run without a store keeps the weights of front members only
+            front = {t.id for t in self.archive.trials}
+            self.weights_in_memory_ = {i: w for i, w in self.weights_in_memory_.items() if i in front}
         for callback in self.callbacks:
             callback(self, trial)
         return trial
@@ -374,12 +380,21 @@ class Search:
                 with_metrics(second, updates[1], self.objectives, self.constraints))
 
     def _with_parent_weights(self, proposal: Proposal) -> Proposal:
-        """Lamarckian hand-off: a payload that inherits weights gets the parent's stored ones."""
+        """Lamarckian hand-off: a payload that inherits weights gets the parent's trained ones, from
+        the run store or, without one, from memory. A child is never silently trained from scratch:
+        if the parent's weights are gone, the search stops and says so."""
         payload, parent = proposal.payload, proposal.parent_id
-        if payload is None or not isinstance(payload, InheritsWeights) or self.store is None or parent is None:
+        if payload is None or not isinstance(payload, InheritsWeights) or parent is None:
             return proposal
+        if self.store is None:
+            weights = self.weights_in_memory_.get(parent)
+            if weights is None:
+                raise UserError(f"candidate {proposal.genome} inherits the weights of #{parent}, which this run "
+                                "no longer holds (only front members' weights are kept in memory)")
+            return replace(proposal, payload=payload.with_weights(weights))
         if not self.store.weights_path(parent).is_file():
-            return proposal
+            raise UserError(f"a child of #{parent} inherits its weights, but {self.store.weights_path(parent)} "
+                            "is missing; a LEMONADE child is never trained from scratch in its place")
         return replace(proposal, payload=payload.with_weights(self.store.load_weights(parent)))
 
     def front(self) -> list[Trial]:
