@@ -6,9 +6,11 @@ operators of the MobileNetV3-like space and :mod:`evonas.mobilenet.distill` for 
 
 from morphisms.base import Morphism, MorphismPlan, MorphismStep
 from morphisms.operators import (APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, AddSqueezeExcite, GrowKernel,
-                                 InsertBlock, PruneExpand, RemoveBlock, RemoveSqueezeExcite, ShrinkKernel,
-                                 WidenExpand)
+                                 InsertBlock, NarrowStage, NarrowStem, PruneExpand, RemoveBlock,
+                                 RemoveSqueezeExcite, ShrinkKernel, SwapActivation, WidenExpand, WidenStage,
+                                 WidenStem)
 
 __all__ = ["Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS", "FUNCTION_PRESERVING", "APPROXIMATE",
            "InsertBlock", "WidenExpand", "GrowKernel", "AddSqueezeExcite", "RemoveBlock", "PruneExpand",
-           "ShrinkKernel", "RemoveSqueezeExcite"]
+           "ShrinkKernel", "RemoveSqueezeExcite", "WidenStage", "WidenStem", "NarrowStage", "NarrowStem",
+           "SwapActivation"]

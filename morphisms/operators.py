@@ -6,7 +6,8 @@ Function-preserving (the child computes exactly the parent's function in eval mo
 
 Approximate, shrinking (the child is close to the parent and is repaired by a short
 distillation from the parent, :func:`evonas.mobilenet.distill.distill`): :class:`RemoveBlock`,
-:class:`PruneExpand`, :class:`ShrinkKernel`, :class:`RemoveSqueezeExcite`.
+:class:`PruneExpand`, :class:`ShrinkKernel`, :class:`RemoveSqueezeExcite`, :class:`NarrowStage`,
+:class:`NarrowStem`, and the activation swap :class:`SwapActivation` (ReLU <-> h-swish).
 
 Sites are plain tuples so that a :class:`~morphisms.base.MorphismStep` is hashable and
 prints readably, e.g. ``grow_kernel(2, 0, 7)``: stage 2, block 0, new kernel 7.
@@ -315,19 +316,7 @@ class PruneExpand(Morphism):
         i, j, e = site
         p = block_prefix(i, j)
         copy_mapped(src, dst, skip=(p,))
-        keep = _top(channel_importance(src, p), block_in_channels(parent, i, j) * e)
-        for name in ("expand_conv.weight", "dw_conv.weight", *_bn("expand_bn"), *_bn("dw_bn")):
-            dst[p + name] = src[p + name][keep].clone()
-        dst[p + "project_conv.weight"] = src[p + "project_conv.weight"][:, keep].clone()
-        for name in (*_bn("project_bn"), *(f"{bn}.num_batches_tracked" for bn in ("expand_bn", "dw_bn", "project_bn"))):
-            dst[p + name] = src[p + name].clone()
-        if p + "se.reduce.weight" in src:
-            expand_w = src[p + "se.expand.weight"][keep]
-            units = _top(expand_w.abs().sum(dim=(0, 2, 3)), make_divisible(len(keep) / 4))
-            dst[p + "se.reduce.weight"] = src[p + "se.reduce.weight"][units][:, keep].clone()
-            dst[p + "se.reduce.bias"] = src[p + "se.reduce.bias"][units].clone()
-            dst[p + "se.expand.weight"] = expand_w[:, units].clone()
-            dst[p + "se.expand.bias"] = src[p + "se.expand.bias"][keep].clone()
+        _prune_block(src, dst, p, hidden=_top(channel_importance(src, p), block_in_channels(parent, i, j) * e))
 
 
 def channel_importance(state: StateDict, prefix: str, eps: float = 1e-5) -> torch.Tensor:
@@ -341,6 +330,139 @@ def _top(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` largest scores, in ascending index order (ties: lower index)."""
     order = torch.argsort(-scores, stable=True)[:k]
     return torch.sort(order).values
+
+
+def _prune_block(src: StateDict, dst: StateDict, p: str, inputs: torch.Tensor | None = None,
+                 hidden: torch.Tensor | None = None, outputs: torch.Tensor | None = None) -> None:
+    """Carry block ``p`` over keeping only the given input, hidden and output channels (``None``:
+    all). Squeeze-excite shrinks with the hidden channels, keeping the squeezed units with the
+    largest L1 norm of outgoing weights to the kept channels."""
+    keep_h = slice(None) if hidden is None else hidden
+    keep_in = slice(None) if inputs is None else inputs
+    keep_out = slice(None) if outputs is None else outputs
+    dst[p + "expand_conv.weight"] = src[p + "expand_conv.weight"][keep_h][:, keep_in].clone()
+    for name in ("dw_conv.weight", *_bn("expand_bn"), *_bn("dw_bn")):
+        dst[p + name] = src[p + name][keep_h].clone()
+    dst[p + "project_conv.weight"] = src[p + "project_conv.weight"][keep_out][:, keep_h].clone()
+    for name in _bn("project_bn"):
+        dst[p + name] = src[p + name][keep_out].clone()
+    for bn in ("expand_bn", "dw_bn", "project_bn"):
+        dst[p + bn + ".num_batches_tracked"] = src[p + bn + ".num_batches_tracked"].clone()
+    if p + "se.reduce.weight" in src:
+        expand_w = src[p + "se.expand.weight"][keep_h]
+        units = _top(expand_w.abs().sum(dim=(0, 2, 3)), make_divisible(expand_w.shape[0] / 4))
+        dst[p + "se.reduce.weight"] = src[p + "se.reduce.weight"][units][:, keep_h].clone()
+        dst[p + "se.reduce.bias"] = src[p + "se.reduce.bias"][units].clone()
+        dst[p + "se.expand.weight"] = expand_w[:, units].clone()
+        dst[p + "se.expand.bias"] = src[p + "se.expand.bias"][keep_h].clone()
+
+
+def _bn_scale(state: StateDict, bn: str, eps: float = 1e-5) -> torch.Tensor:
+    """``|gamma| / sqrt(var + eps)``: how strongly a BatchNorm passes each channel on."""
+    return state[bn + ".weight"].abs() / torch.sqrt(state[bn + ".running_var"] + eps)
+
+
+def _narrow_consumer(src: StateDict, dst: StateDict, parent: Genome, stage: int, prefix: str,
+                     keep: torch.Tensor) -> None:
+    """The layer reading a narrowed output keeps the kept input channels; a block's hidden width
+    (``in x expand``) shrinks with its input, keeping its most important hidden channels."""
+    if prefix == "classifier.":
+        dst["classifier.weight"] = src["classifier.weight"][:, keep].clone()
+        dst["classifier.bias"] = src["classifier.bias"].clone()
+        return
+    mid = len(keep) * parent.stages[stage].blocks[0].expand
+    _prune_block(src, dst, prefix, inputs=keep, hidden=_top(channel_importance(src, prefix), mid))
+
+
+def _consumer_weight(src: StateDict, prefix: str) -> torch.Tensor:
+    """The consumer's L1 weight on each of its input channels."""
+    w = src["classifier.weight"] if prefix == "classifier." else src[prefix + "expand_conv.weight"]
+    return w.abs().sum(dim=tuple(d for d in range(w.dim()) if d != 1))
+
+
+class NarrowStage(Morphism):
+    """Narrow a stage's output channels, the approximate inverse of :class:`WidenStage`.
+
+    Channel ``c`` of the stage's output is scored by how strongly it is produced and used:
+    the sum over the stage's blocks of their output BatchNorm scale ``|gamma_c| / sqrt(var_c +
+    eps)`` times the L1 norm of the consumer's weights on ``c`` (the next stage's expansion or
+    the classifier). The highest-scoring ``width`` channels are kept in every block of the stage
+    (their residual sums stay aligned); blocks whose input narrows also lose hidden channels
+    (``in x expand``), the least important by :func:`channel_importance`. The child is repaired
+    by distillation from the parent. Site ``(stage, new_width)``; sites that would add or remove
+    a residual connection are excluded.
+    """
+
+    name = "narrow_stage"
+    function_preserving = False
+
+    def sites(self, genome, space):
+        return [(i, w) for i, stage in enumerate(genome.stages) for w in space.config.stage_widths[i]
+                if w < stage.width and _same_residuals(genome, self.child(genome, (i, w)), space)]
+
+    def child(self, genome, site):
+        i, w = site
+        return with_stage(genome, i, replace(genome.stages[i], width=w))
+
+    def transfer(self, parent, site, src, dst):
+        i, w = site
+        stage = parent.stages[i]
+        prefixes = [block_prefix(i, j) for j in range(stage.depth)]
+        consumer = block_prefix(i + 1, 0) if i + 1 < len(parent.stages) else "classifier."
+        score = sum(_bn_scale(src, p + "project_bn") for p in prefixes) * _consumer_weight(src, consumer)
+        keep = _top(score, w)
+        copy_mapped(src, dst, skip=(*prefixes, consumer))
+        for j, p in enumerate(prefixes):
+            if j == 0:
+                _prune_block(src, dst, p, outputs=keep)
+            else:
+                mid = w * stage.blocks[j].expand
+                _prune_block(src, dst, p, inputs=keep, hidden=_top(channel_importance(src, p), mid), outputs=keep)
+        _narrow_consumer(src, dst, parent, i + 1, consumer, keep)
+
+
+class NarrowStem(Morphism):
+    """Narrow the stem, as :class:`NarrowStage` does a stage. Site ``(new_width,)``."""
+
+    name = "narrow_stem"
+    function_preserving = False
+
+    def sites(self, genome, space):
+        return [(w,) for w in space.config.stem_widths
+                if w < genome.stem and _same_residuals(genome, self.child(genome, (w,)), space)]
+
+    def child(self, genome, site):
+        return replace(genome, stem=site[0])
+
+    def transfer(self, parent, site, src, dst):
+        consumer = block_prefix(0, 0)
+        keep = _top(_bn_scale(src, "stem.1") * _consumer_weight(src, consumer), site[0])
+        copy_mapped(src, dst, skip=("stem.", consumer))
+        dst["stem.0.weight"] = src["stem.0.weight"][keep].clone()
+        for name in _bn("stem.1"):
+            dst[name] = src[name][keep].clone()
+        dst["stem.1.num_batches_tracked"] = src["stem.1.num_batches_tracked"].clone()
+        _narrow_consumer(src, dst, parent, 0, consumer, keep)
+
+
+class SwapActivation(Morphism):
+    """Switch a stage between ReLU and h-swish, keeping every weight (an approximate morphism:
+    ``hswish(x) = x * relu6(x + 3) / 6`` equals ``relu(x)`` for ``x <= -3`` and ``x >= 3`` and
+    differs in between), repaired by distillation. Site ``(stage,)``."""
+
+    name = "swap_activation"
+    function_preserving = False
+    OTHER = {"re": "hs", "hs": "re"}
+
+    def sites(self, genome, space):
+        return [(i,) for i, s in enumerate(genome.stages) if s.act in self.OTHER]
+
+    def child(self, genome, site):
+        (i,) = site
+        return with_stage(genome, i, replace(genome.stages[i], act=self.OTHER[genome.stages[i].act]))
+
+    def transfer(self, parent, site, src, dst):
+        copy_mapped(src, dst)
 
 
 class ShrinkKernel(Morphism):
@@ -388,5 +510,6 @@ def _bn(name: str) -> tuple[str, ...]:
 
 FUNCTION_PRESERVING: tuple[Morphism, ...] = (InsertBlock(), WidenExpand(), GrowKernel(), AddSqueezeExcite(),
                                               WidenStage(), WidenStem())
-APPROXIMATE: tuple[Morphism, ...] = (RemoveBlock(), PruneExpand(), ShrinkKernel(), RemoveSqueezeExcite())
+APPROXIMATE: tuple[Morphism, ...] = (RemoveBlock(), PruneExpand(), ShrinkKernel(), RemoveSqueezeExcite(),
+                                      NarrowStage(), NarrowStem(), SwapActivation())
 MORPHISMS: tuple[Morphism, ...] = FUNCTION_PRESERVING + APPROXIMATE
