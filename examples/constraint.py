@@ -1,6 +1,6 @@
 """Example: a constrained search, and an impossible constraint rejected up front.
 
-Searches accuracy vs. edge-cpu latency on the embedded 8x8 digits dataset under a bound on
+Searches accuracy vs. edge-cpu latency on the embedded digits dataset (8x8 images, presented at 12x12) under a bound on
 the number of parameters (``params <= --max-params``). Every candidate still gets evaluated
 and recorded, but only those that satisfy the bound can enter the Pareto front.
 

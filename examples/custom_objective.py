@@ -1,6 +1,6 @@
 """Example: search with your own objectives next to the built-in ones.
 
-Four objectives on the embedded 8x8 digits dataset:
+Four objectives on the embedded digits dataset (8x8 images, presented at 12x12):
 
 * ``accuracy``   - validation accuracy after training (built in, maximised);
 * ``latency_ms`` - measured batch-1 latency on the ``edge-cpu`` target (built in);

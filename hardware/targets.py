@@ -339,10 +339,16 @@ class OnnxRuntimeCPU(Target):
 
     def measure_onnx(self, onnx_bytes: bytes, input_shape: tuple[int, int, int]) -> LatencyMeasurement:
         """Latency of an exported ONNX model."""
-        return self._measure_runs([self._runner(onnx_bytes, input_shape)], input_shape)[0]
+        return self.measure_onnx_side_by_side([onnx_bytes], input_shape)[0]
+
+    def measure_onnx_side_by_side(self, onnx_models: Sequence[bytes], input_shape: tuple[int, int, int]
+                                  ) -> list[LatencyMeasurement]:
+        """Latencies of exported ONNX models measured together, their runs interleaved in the same
+        time windows (e.g. a float model and its int8 quantisation), at batch 1."""
+        return self._measure_runs([self._runner(b, input_shape) for b in onnx_models], input_shape)
 
     def measure_side_by_side(self, models, input_shape):
-        return self._measure_runs([self._runner(to_onnx(m, input_shape), input_shape) for m in models], input_shape)
+        return self.measure_onnx_side_by_side([to_onnx(m, input_shape) for m in models], input_shape)
 
     def _measure_runs(self, runs: list[Callable[[], object]], input_shape: tuple[int, int, int]
                       ) -> list[LatencyMeasurement]:

@@ -22,7 +22,7 @@ from hardware.onnx_io import to_onnx
 from hardware.targets import TimingProtocol, get_target
 from tests.conftest import shared_data
 
-DIGITS = (1, 8, 8)  # the embedded default dataset: 8x8 grey digits, 10 classes
+DIGITS = (1, 12, 12)  # the embedded default dataset as a search presents it: 8x8 grey digits at 12x12, 10 classes
 TINY_SPACE = SpaceConfig(stem_widths=(8,), stage_widths=((8,), (16,), (16,), (24,), (24,)),
                          depths=(1, 2), kernels=(3, 5), expands=(3,), stem_stride=1)
 
@@ -116,9 +116,9 @@ def test_ofa_note10_table_reproduces_the_tutorial_network():
 # -- CLI -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits_lut(tmp_path_factory) -> Path:
-    """``evonas profile build-lut`` for the embedded digits (1x8x8, 10 classes), kept fast."""
+    """``evonas profile build-lut`` for the embedded digits as a search presents them (1x12x12, 10 classes), kept fast."""
     out = tmp_path_factory.mktemp("lut") / "digits.json"
-    assert main(["profile", "build-lut", "--target", "edge-cpu", "--input-shape", "1,8,8", "--num-classes", "10",
+    assert main(["profile", "build-lut", "--target", "edge-cpu", "--input-shape", "1,12,12", "--num-classes", "10",
                  "--out", str(out), "--repeats", "3", "--calibration", "3", "--passes", "1"]) == 0
     return out
 
@@ -126,15 +126,15 @@ def digits_lut(tmp_path_factory) -> Path:
 def test_build_lut_cli_writes_a_loadable_table_and_refuses_overwrite(digits_lut, capsys):
     table = LatencyTable.load(digits_lut)
     assert table.input_shape == DIGITS and table.num_classes == 10 and table.target == "edge-cpu"
-    assert len(table.entries) == len(space_layers(SpaceConfig.for_resolution(8), DIGITS, 10))
+    assert len(table.entries) == len(space_layers(SpaceConfig.for_resolution(12), DIGITS, 10))
     capsys.readouterr()
-    assert main(["profile", "build-lut", "--input-shape", "1,8,8", "--out", str(digits_lut)]) == 2
+    assert main(["profile", "build-lut", "--input-shape", "1,12,12", "--out", str(digits_lut)]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
 def test_profile_cli_json_keys_with_prediction(digits_lut, capsys):
     capsys.readouterr()
-    assert main(["profile", "--random", "2", "--seed", "4", "--input-shape", "1,8,8", "--num-classes", "10",
+    assert main(["profile", "--random", "2", "--seed", "4", "--input-shape", "1,12,12", "--num-classes", "10",
                  "--lut", str(digits_lut)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 2
@@ -142,7 +142,7 @@ def test_profile_cli_json_keys_with_prediction(digits_lut, capsys):
         assert {"genome", "params", "flops", "latency_ms", "peak_memory_mb", "predicted_latency_ms"} <= row.keys()
         assert {"median", "iqr"} <= row["latency_ms"].keys()
         assert row["latency_ms"]["median"] > 0 and row["predicted_latency_ms"] > 0 and row["peak_memory_mb"] > 0
-    assert main(["profile", rows[0]["genome"], "--input-shape", "1,8,8", "--num-classes", "10", "--no-memory",
+    assert main(["profile", rows[0]["genome"], "--input-shape", "1,12,12", "--num-classes", "10", "--no-memory",
                  "--format", "table"]) == 0
     assert rows[0]["genome"] in capsys.readouterr().out
 
@@ -165,7 +165,7 @@ def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path
     assert main(["search", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",
                  "0.2", "--population", "2", "--sample-size", "2", "--out", str(out), "--no-progress"]) == 0
     table = LatencyTable.load(digits_lut)
-    config = SpaceConfig.for_resolution(8)
+    config = SpaceConfig.for_resolution(12)
     with RunStore.open(out) as store:
         rows, measurements = store.candidates(), store.measurements()
     assert len(rows) == 3 and len(measurements) == 3

@@ -83,3 +83,21 @@ def test_largest_genome_is_in_space_and_biggest():
     rng = np.random.default_rng(5)
     for _ in range(10):
         assert count_params(build(SPACE.sample(rng), SPACE.config, (3, 16, 16), 10)) <= p_big
+
+
+def test_embedded_digits_are_presented_at_12x12_unless_a_resolution_is_given():
+    from evonas.mobilenet.data import embedded_default
+    from evonas.mobilenet.problem import EMBEDDED_RESOLUTION, ImageClassification, accuracy_objective, resized
+    from hardware.objectives import params
+
+    objectives = (accuracy_objective(), params())
+    assert ImageClassification.from_options(objectives).splits.input_shape == (1, EMBEDDED_RESOLUTION, EMBEDDED_RESOLUTION) == (1, 12, 12)
+    assert ImageClassification.from_options(objectives, resolution=8).splits.input_shape == (1, 8, 8)
+    assert ImageClassification.from_options(objectives, resolution=16).splits.input_shape == (1, 16, 16)
+    with pytest.raises(UserError, match="--resolution"):
+        ImageClassification.from_options(objectives, resolution=0)
+    digits = embedded_default()
+    up = resized(digits, 12)
+    assert up.x.shape == (len(digits), 1, 12, 12) and up.x.dtype == np.float32 and np.array_equal(up.y, digits.y)
+    # bilinear weights sum to one: the per-channel normalisation stays (nearly) mean 0
+    assert abs(float(up.x.mean())) < 0.05 and resized(digits, 8) is digits

@@ -21,7 +21,7 @@ from evonas.api import registry
 from evonas.api.study import Study
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Direction, Objective
-from evonas.core.options import check_options, instantiate
+from evonas.core.options import check_options, instantiate, options_of
 from evonas.core.problem import Problem
 
 OWN = "accuracy"
@@ -294,3 +294,66 @@ def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, 
                          seed=spec.seed, initial=initial, callbacks=tuple(callbacks), config=spec.to_dict(),
                          noise_aware=spec.noise_aware)
     return study, spec
+
+
+SEARCH_FLAGS: dict[str, str] = {
+    "space": "--space", "strategy": "--strategy", "target": "--target", "evaluations": "--evaluations",
+    "seed": "--seed", "time_limit": "--time-limit", "lut": "--lut", "max_latency": "--max-latency",
+    "objectives": "--objectives", "custom_objectives": "--custom-objective", "constraints": "--constraint",
+    "init": "--init", "force_lut": "--force-lut", "noise_aware": "--noise-aware",
+}
+"""RunSpec field -> its ``evonas search`` flag (repeated for the tuple fields but ``objectives``)."""
+
+
+def search_args(spec: RunSpec) -> list[str]:
+    """The ``evonas search`` flags (without ``--out``) that parse back to ``spec``; defaults are left out."""
+    defaults = RunSpec()
+    args: list[str] = []
+    for name, flag in SEARCH_FLAGS.items():
+        value = getattr(spec, name)
+        if value == getattr(defaults, name):
+            continue
+        if isinstance(value, bool):
+            args.append(flag)
+        elif name == "objectives":
+            args += [flag, ",".join(value)]
+        elif isinstance(value, tuple):
+            args += [a for v in value for a in (flag, v)]
+        else:
+            args += [flag, _option_text(value)]
+    plugins = [(registry.strategy_class(spec.strategy), spec.strategy_options),
+               (registry.problem_factory(spec.space), spec.problem_options)]
+    if spec.target_options:
+        plugins.append((registry.target_factory(spec.target), spec.target_options))
+    for plugin, given in plugins:
+        flags = {o.name: o.flag for o in options_of(plugin)}
+        args += [a for name, value in given.items()
+                 for a in (flags.get(name, "--" + name.replace("_", "-")), _option_text(value))]
+    return args
+
+
+def _option_text(value: Any) -> str:
+    """A value as the command line spells it (floats round-trip exactly through ``repr``)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def export_run(run_dir: str | Path, out: str | Path, select: Sequence[int] | None = None,
+               quantize: str | None = None) -> list:
+    """Export deployment bundles of a stored run (see :func:`evonas.engine.export.export_front`).
+
+    A run made from the command line (a stored :class:`RunSpec`) gets the ``evonas search``
+    command that re-creates it in each model card.
+    """
+    from evonas.engine.export import export_front
+    from evonas.engine.store import RunStore
+
+    with RunStore.open(run_dir) as store:
+        stored = store.config.get("search") or {}
+    args = search_args(RunSpec.from_dict(stored)) if "space" in stored else None
+    return export_front(run_dir, out, select=select, quantize=quantize, search_args=args)

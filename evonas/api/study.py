@@ -68,13 +68,27 @@ class SearchResult:
     hypervolume: list[tuple[int, float, float]]
     run_dir: Path | None = None
 
-    def export(self, out: str | Path) -> list:
-        """Export every front member as a checked ONNX file plus ``manifest.json`` into ``out``."""
+    def export(self, out: str | Path, *, select: Sequence[int] | None = None, quantize: str | None = None) -> list:
+        """Write a deployment bundle per front member into ``out`` (as ``evonas export``).
+
+        Each ``out/candidate_<id>/`` holds ``model.onnx`` (dynamic batch, checked, parity with
+        torch), ``MODEL_CARD.md`` and, with ``quantize="int8"``, ``model.int8.onnx``; ``out/manifest.json``
+        lists them all. ``out`` appears complete or not at all.
+
+        Args:
+            out: the export directory (new or empty).
+            select: candidate ids to export instead of the front (successful candidates whose weights
+                the run kept).
+            quantize: ``"int8"`` adds a statically quantised model, measured side by side with the float one.
+
+        Returns:
+            One :class:`~evonas.engine.export.ExportedModel` per bundle.
+        """
         if self.run_dir is None:
             raise UserError("a search without an output directory keeps no weights to export; pass out=...")
-        from evonas.engine.export import export_front
+        from evonas.api.spec import export_run
 
-        return export_front(self.run_dir, out)
+        return export_run(self.run_dir, out, select=select, quantize=quantize)
 
     def front_table(self) -> list[dict[str, Any]]:
         """Each front member as ``{'id', 'genome', <objective>: value, ...}``."""

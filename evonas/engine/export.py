@@ -1,39 +1,213 @@
-"""Export every Pareto-front member of a run as a checked ONNX file plus ``manifest.json``."""
+"""Deployment bundles: chosen candidates of a run as checked ONNX files, model cards and a manifest.
+
+``export_front(run_dir, out_dir)`` writes, for every Pareto-front member (or the candidates
+given as ``select``)::
+
+    out_dir/
+      manifest.json              every bundle below, machine-readable
+      candidate_<id>/
+        model.onnx               float32, dynamic batch axis, checked, parity with torch at batch 1 and 8
+        model.int8.onnx          (quantize="int8") static QDQ int8, calibrated on training images
+        MODEL_CARD.md            inputs, outputs, preprocessing, accuracy, objectives, cost, lineage, commands
+
+Everything is built in a temporary directory next to ``out_dir`` and renamed into place at
+the end: on any failure (checker, parity, quantisation, a damaged weights file, Ctrl-C) the
+temporary directory is removed and ``out_dir`` is left as it was.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import contextlib
+import inspect
+import os
+import shlex
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
 
-from evonas.engine.results import stored_front, stored_objectives
-from evonas.mobilenet.builder import build
 from evonas.core.errors import UserError
+from evonas.core.objectives import Objective
+from evonas.core.problem import TrialState
+from evonas.engine.results import stored_front, stored_objectives
+from evonas.engine.store import CandidateRow, RunStore
+from evonas.mobilenet.builder import build
+from evonas.mobilenet.data import Dataset, load_dataset
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
-from evonas.engine.store import RunStore
-from hardware.onnx_io import to_onnx
+from hardware.onnx_io import INPUT_NAME, OPSET, to_onnx
 
 PARITY_TOLERANCE = 1e-4
+PARITY_BATCHES = (1, 8)
+CALIBRATION_SAMPLES = 256
+CALIBRATION_STREAM = 1
+"""Calibration images are drawn with ``default_rng([run seed, CALIBRATION_STREAM])``."""
+EVAL_BATCH = 256
+QUANTIZATIONS = ("int8",)
+MANIFEST = "manifest.json"
+CARD = "MODEL_CARD.md"
+FLOAT_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 
 
 class ExportError(UserError):
-    """A network failed the ONNX checker or the ONNX Runtime parity check."""
+    """A network failed the ONNX checker, the parity check or quantisation."""
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """A latency measured for a bundle on the run's target, or why it was not.
+
+    Attributes:
+        target: the target's name (e.g. ``onnx-cpu``).
+        where: the target's one-line definition (runtime, threads, batch).
+        measured_on: what ran: the bundle's file (``model.onnx``), or ``torch module`` for a target
+            that runs torch networks; ``None`` when not measured.
+        median_ms: the latency, batch 1 (drift-compensated where the target compensates).
+        iqr_ms: its interquartile range.
+        interval_ms: the (low, high) interval noise-aware comparisons use.
+        flags: what made the measurement untrustworthy (empty when nothing did).
+        compensated: timed against the calibrated reference network.
+        not_measured: why there is no latency (``None`` when there is).
+    """
+
+    target: str
+    where: str = ""
+    measured_on: str | None = None
+    median_ms: float | None = None
+    iqr_ms: float | None = None
+    interval_ms: tuple[float, float] | None = None
+    flags: tuple[str, ...] = ()
+    compensated: bool = False
+    not_measured: str | None = None
+
+    @classmethod
+    def of(cls, target, measurement, measured_on: str) -> "LatencyReport":
+        """A report of ``measurement`` (a :class:`~hardware.targets.LatencyMeasurement`) taken on ``target``."""
+        return cls(target.name, target.description, measured_on, measurement.median_ms, measurement.iqr_ms,
+                   measurement.interval, tuple(measurement.flags), measurement.reference is not None)
+
+    def text(self) -> str:
+        """``median [IQR]`` in ms and the kinds of any flags, or ``not measured: <reason>``."""
+        if self.median_ms is None:
+            return f"not measured: {self.not_measured}"
+        flagged = ", ".join(dict.fromkeys(f.split(":")[0] for f in self.flags))
+        return f"{self.median_ms:.4g} ms [IQR {self.iqr_ms:.2g}]" + (f" (flagged: {flagged})" if flagged else "")
+
+
+@dataclass(frozen=True)
+class QuantizedModel:
+    """The int8 version of a bundle's network.
+
+    Attributes:
+        file: its path relative to the export directory.
+        size_bytes: the file's size.
+        accuracy: accuracy of the int8 file on the validation split.
+        latency: measured side by side with the float file.
+        quantized_ops: the quantisation operators its graph holds.
+        calibration_samples: training images its activation ranges were calibrated on.
+    """
+
+    file: str
+    size_bytes: int
+    accuracy: float
+    latency: LatencyReport
+    quantized_ops: tuple[str, ...]
+    calibration_samples: int
 
 
 @dataclass(frozen=True)
 class ExportedModel:
-    """One exported front member."""
+    """One exported candidate (one bundle folder).
+
+    Attributes:
+        candidate_id: the candidate's id in the run.
+        genome: its genome string.
+        dir: the bundle folder, relative to the export directory.
+        file: the float ONNX file, relative to the export directory.
+        on_front: whether it is on the run's Pareto front.
+        parent_id, operator: its lineage (``None`` / ``""`` for a sampled candidate).
+        objectives: every objective of the run, name -> value as measured in the search.
+        units: name -> unit of each objective ('' for a unitless one).
+        params, flops: the network's size and cost (FLOPs ``None`` where the run kept none).
+        size_bytes: the float file's size.
+        accuracy_search: validation accuracy measured in the search.
+        accuracy_onnx: accuracy of the float file on the same validation split (``None`` when the
+            run's dataset is unknown).
+        max_abs_diff: the largest |ONNX Runtime - torch| over the parity batches.
+        parity: batch size -> max |ONNX Runtime - torch|.
+        latency: the float file's latency on the run's target.
+        int8: the quantised model (``None`` without ``quantize``).
+        commands: ``search`` (re-creates the run; ``None`` for a run made through the Python API)
+            and ``export`` (re-creates this bundle).
+    """
 
     candidate_id: int
     genome: str
+    dir: str
     file: str
+    on_front: bool
+    parent_id: int | None
+    operator: str
     objectives: dict[str, float]
+    units: dict[str, str]
+    params: float | None
+    flops: float | None
+    size_bytes: int
+    accuracy_search: float | None
+    accuracy_onnx: float | None
     max_abs_diff: float
+    parity: dict[int, float]
+    latency: LatencyReport
+    int8: QuantizedModel | None
+    commands: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What every bundle of one export shares.
+
+    Attributes:
+        run_dir: the run exported.
+        out_dir: the export directory (its final name).
+        input_shape: one input (C, H, W).
+        num_classes: the network's outputs.
+        objectives: the run's objectives.
+        seed: the run seed (split and calibration sample).
+        train, val: the run's training and validation split, re-made from its stored options
+            (``None`` for a run whose dataset is unknown).
+        raw_shape: one image (C, H, W) as loaded, before the search resized it to ``input_shape``
+            (``None`` when the dataset is unknown).
+        data: the dataset's path as the run stored it (``None``: the embedded digits).
+        val_fraction: the validation share of the split.
+        dataset_note: why the dataset is unknown ('' when known).
+        target: the run's target, or ``None`` when it cannot run here.
+        target_note: why there is no target, or how it was rebuilt.
+        quantize: ``"int8"`` or ``None``.
+        search_args: the ``evonas search`` flags that re-create the run (``None``: not a CLI run).
+    """
+
+    run_dir: Path
+    out_dir: Path
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    objectives: tuple[Objective, ...]
+    seed: int
+    train: Dataset | None
+    val: Dataset | None
+    raw_shape: tuple[int, int, int] | None
+    data: str | None
+    val_fraction: float | None
+    dataset_note: str
+    target: Any
+    target_note: str
+    quantize: str | None
+    search_args: tuple[str, ...] | None
 
 
 def space_of(store: RunStore) -> MobileNetSpace:
@@ -51,66 +225,317 @@ def _tuples(value):
 
 
 def check_parity(model: torch.nn.Module, onnx_bytes: bytes, input_shape: tuple[int, int, int],
-                 seed: int = 0) -> float:
-    """Max abs difference between torch and ONNX Runtime outputs on a seeded random input."""
-    x = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(seed))
+                 batches: Sequence[int] = PARITY_BATCHES, seed: int = 0) -> dict[int, float]:
+    """Batch size -> max abs difference between torch and ONNX Runtime (CPU) on a seeded random batch."""
     model.eval()
     sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    with torch.no_grad():
-        diffs = [np.abs(sess.run(None, {name: xi[None].numpy()})[0] - model(xi[None]).numpy()).max()
-                 for xi in x]
-    return float(max(diffs))
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for n in batches:
+        x = torch.randn(n, *input_shape, generator=gen)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        out[n] = float(np.abs(sess.run(None, {INPUT_NAME: x.numpy()})[0] - expected).max())
+    return out
 
 
-def export_front(run_dir: str | Path, out_dir: str | Path) -> list[ExportedModel]:
-    """Write one ONNX file per front member of ``run_dir`` and a manifest into ``out_dir``.
+def onnx_accuracy(onnx_bytes: bytes, data: Dataset) -> float:
+    """Top-1 accuracy of an ONNX model on ``data`` in ONNX Runtime (CPU), in batches of :data:`EVAL_BATCH`."""
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    correct = 0
+    for i in range(0, len(data), EVAL_BATCH):
+        logits = sess.run(None, {INPUT_NAME: data.x[i:i + EVAL_BATCH]})[0]
+        correct += int((logits.argmax(axis=1) == data.y[i:i + EVAL_BATCH]).sum())
+    return correct / len(data)
 
-    Every file must pass ``onnx.checker.check_model(full_check=True)`` and agree with torch
-    to within :data:`PARITY_TOLERANCE`; any failure raises :class:`ExportError`.
+
+def calibration_sample(train: Dataset, seed: int, n: int = CALIBRATION_SAMPLES) -> np.ndarray:
+    """``n`` training images (all, if fewer) drawn without replacement from ``default_rng([seed, CALIBRATION_STREAM])``."""
+    rng = np.random.default_rng([seed, CALIBRATION_STREAM])
+    idx = np.sort(rng.choice(len(train), size=min(n, len(train)), replace=False))
+    return train.x[idx]
+
+
+def export_front(run_dir: str | Path, out_dir: str | Path, select: Sequence[int] | None = None,
+                 quantize: str | None = None, search_args: Sequence[str] | None = None) -> list[ExportedModel]:
+    """Write a deployment bundle per front member (or per ``select``-ed candidate) of ``run_dir`` into ``out_dir``.
+
+    Args:
+        run_dir: a run of the mobilenet problem (trained weights).
+        out_dir: the export directory; it must not exist or be empty. It appears complete or not at all.
+        select: candidate ids to export instead of the front: any successful candidate whose weights
+            the run kept (by default a run keeps only front members' weights).
+        quantize: ``"int8"`` adds a statically quantised model, compared side by side with the float one.
+        search_args: the ``evonas search`` flags that re-create the run (:func:`evonas.api.spec.search_args`),
+            for the model card; ``None`` for a run made through the Python API.
+
+    Returns:
+        One :class:`ExportedModel` per bundle, in the order exported.
 
     Raises:
-        UserError: ``out_dir`` already holds an export, or the run has nothing to export.
+        UserError: ``out_dir`` is not empty, an id is not a successful candidate with weights, the run
+            is not a mobilenet run, or its dataset cannot be reloaded.
+        ExportError: a network fails the ONNX checker, parity or quantisation.
     """
     out_dir = Path(out_dir)
-    if (out_dir / "manifest.json").exists():
-        raise UserError(f"'{out_dir}' already holds an export (manifest.json); choose another --out")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UserError(f"unknown quantization {quantize!r}; choose one of: {', '.join(QUANTIZATIONS)}")
+    _check_empty(out_dir)
     with RunStore.open(run_dir) as store:
         space = space_of(store)
-        problem = store.config["problem"]
-        input_shape = tuple(problem["input_shape"])
-        names = [o.name for o in stored_objectives(store)]
-        front = stored_front(store)
-        if not front:
-            raise UserError(f"run '{run_dir}' has no successful candidate to export")
-        models = []
-        for row in front:
-            model = build(space.parse(row.genome), space.config, input_shape, problem["num_classes"])
-            model.load_state_dict(store.load_weights(row.id))
-            models.append((row, model))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    exported = [_export_one(row, model, input_shape, names, out_dir) for row, model in models]
-    manifest = {
-        "run": str(run_dir),
-        "input_shape": list(input_shape),
-        "input_name": "input",
-        "output_name": "logits",
-        "models": [e.__dict__ for e in exported],
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        rows, front_ids = _chosen(store, select)
+        ctx = _context(store, Path(run_dir), out_dir, quantize, search_args)
+        with _staging(out_dir) as tmp:
+            exported = [_bundle(ctx, store, space, row, row.id in front_ids, tmp) for row in rows]
+            (tmp / MANIFEST).write_text(manifest_json(ctx, exported))
     return exported
 
 
-def _export_one(row, model, input_shape, names, out_dir: Path) -> ExportedModel:
-    onnx_bytes = to_onnx(model, input_shape)
+def _check_empty(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"'{out_dir}' exists and is not a directory; choose another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise UserError(f"'{out_dir}' exists and is not empty; choose another --out (nothing was written)")
+
+
+def _chosen(store: RunStore, select: Sequence[int] | None) -> tuple[list[CandidateRow], set[int]]:
+    """The rows to export and the ids on the front; every selected id checked before anything is built."""
+    front = stored_front(store)
+    front_ids = {r.id for r in front}
+    if select is None:
+        if not front:
+            raise UserError(f"run '{store.run_dir}' has no successful candidate to export")
+        return front, front_ids
+    ok = {r.id: r for r in store.candidates() if r.status == TrialState.OK.value}
+    rows = []
+    for cid in dict.fromkeys(select):
+        if cid not in ok:
+            raise UserError(f"--select {cid}: not a successful candidate of run '{store.run_dir}' "
+                            f"(successful: {_ranges(sorted(ok)) or 'none'})")
+        if not store.weights_path(cid).is_file():
+            raise UserError(f"--select {cid}: run '{store.run_dir}' kept no weights for it (a search keeps only "
+                            "the weights of its front members)")
+        rows.append(next((r for r in front if r.id == cid), ok[cid]))
+    return rows, front_ids
+
+
+def _ranges(ids: list[int]) -> str:
+    """``0-3, 5`` for [0, 1, 2, 3, 5]."""
+    parts, start = [], None
+    for i, cid in enumerate(ids):
+        start = cid if start is None else start
+        if i + 1 == len(ids) or ids[i + 1] != cid + 1:
+            parts.append(str(cid) if start == cid else f"{start}-{cid}")
+            start = None
+    return ", ".join(parts)
+
+
+def _context(store: RunStore, run_dir: Path, out_dir: Path, quantize: str | None,
+             search_args: Sequence[str] | None) -> ExportContext:
+    """The shared context: the run's split re-made from its stored options, and its target rebuilt."""
+    config = store.config
+    problem = config["problem"]
+    search = config.get("search") or {}
+    seed = int(config.get("seed", 0))
+    input_shape, num_classes = tuple(problem["input_shape"]), int(problem["num_classes"])
+    options = _problem_options(search) if "space" in search else None
+    train = val = raw_shape = None
+    note = ""
+    if options is None:
+        note = "the run was made through the Python API and stores no dataset description"
+    else:
+        train, val, raw_shape = _splits(options, seed, input_shape, num_classes)
+    if quantize and train is None:
+        raise UserError(f"--quantize {quantize} calibrates on the run's training images, but {note}")
+    target, target_note = _target(search, problem)
+    return ExportContext(run_dir, out_dir, input_shape, num_classes, stored_objectives(store), seed, train, val,
+                         raw_shape, None if options is None else options.get("data"),
+                         None if options is None else options.get("val_fraction"), note, target, target_note,
+                         quantize, None if search_args is None else tuple(search_args))
+
+
+def _problem_options(search: dict) -> dict[str, Any]:
+    """The run's problem options, defaults of ``ImageClassification.from_options`` filled in."""
+    from evonas.mobilenet.problem import ImageClassification
+
+    params = inspect.signature(ImageClassification.from_options).parameters.values()
+    defaults = {p.name: p.default for p in params if p.default is not p.empty}
+    return {**defaults, **(search.get("problem_options") or {})}
+
+
+def _splits(options: dict, seed: int, input_shape: tuple, num_classes: int
+            ) -> tuple[Dataset, Dataset, tuple[int, int, int]]:
+    """The search's training and validation split (the same data, resolution, fraction and seed),
+    and the shape of one image as loaded."""
+    from evonas.mobilenet.problem import presented
+
+    loaded = load_dataset(options.get("data"))
+    dataset = presented(loaded, options.get("resolution"), embedded=options.get("data") is None)
+    raw_shape = loaded.input_shape
+    if dataset.input_shape != input_shape or dataset.num_classes != num_classes:
+        raise UserError(f"the run's dataset ({options.get('data') or 'embedded digits'}) now holds "
+                        f"{dataset.input_shape} images of {dataset.num_classes} classes, but the run trained on "
+                        f"{input_shape} and {num_classes}: it changed since the search")
+    return (*dataset.split(options["val_fraction"], seed), raw_shape)
+
+
+def _target(search: dict, problem: dict) -> tuple[Any, str]:
+    """The run's target rebuilt here, or (None, why not)."""
+    from hardware.targets import get_target
+
+    if "target" in search:
+        name, options, note = search["target"], dict(search.get("target_options") or {}), "rebuilt from the run's spec"
+    elif problem.get("targets"):
+        name, options, note = problem["targets"][0]["name"], {}, "the run's target with default options"
+    else:
+        return None, "the run measured no latency on any target"
+    try:
+        return get_target(name, **options), note
+    except UserError as exc:  # e.g. a GPU target on a machine without one: export without a latency
+        return None, f"target '{name}' cannot run here ({exc})"
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A temporary directory next to ``out_dir``, renamed to ``out_dir`` when the block succeeds.
+
+    On any exception (Ctrl-C included) the temporary directory and any parent directories
+    made for it are removed, and the exception propagates.
+    """
+    out_dir = out_dir.absolute()
+    made = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary directory
+        try:
+            os.rename(tmp, out_dir)  # atomic; replaces an empty directory, fails on a non-empty one
+        except OSError as exc:
+            raise UserError(f"cannot move the finished export into '{out_dir}': {exc.strerror}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for parent in made:  # innermost first; a parent something else wrote into stays
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
+
+
+def _bundle(ctx: ExportContext, store: RunStore, space: MobileNetSpace, row: CandidateRow, on_front: bool,
+            tmp: Path) -> ExportedModel:
+    """Build, check, (quantise,) measure and describe one candidate in ``tmp/candidate_<id>``."""
+    from evonas.engine.model_card import render_card
+
+    folder = f"candidate_{row.id}"
+    (tmp / folder).mkdir()
+    model = build(space.parse(row.genome), space.config, ctx.input_shape, ctx.num_classes)
+    model.load_state_dict(store.load_weights(row.id))
+    model.eval()
+    float_bytes = _checked_export(model, row.id, ctx.input_shape)
+    parity = check_parity(model, float_bytes, ctx.input_shape)
+    diff = max(parity.values())
+    if not diff <= PARITY_TOLERANCE:
+        raise ExportError(f"candidate {row.id}: ONNX Runtime differs from torch by {diff:.3g} "
+                          f"(> {PARITY_TOLERANCE:g}) at batch sizes {sorted(parity)}")
+    (tmp / folder / FLOAT_FILE).write_bytes(float_bytes)
+    int8_bytes = _quantized(float_bytes, ctx, row.id) if ctx.quantize else None
+    if int8_bytes is not None:
+        (tmp / folder / INT8_FILE).write_bytes(int8_bytes)
+    latencies = _latencies(ctx, model, [float_bytes] + ([int8_bytes] if int8_bytes else []))
+    units = {o.name: o.unit for o in ctx.objectives}
+    exported = ExportedModel(
+        row.id, row.genome, folder, f"{folder}/{FLOAT_FILE}", on_front, row.parent_id, row.operator,
+        {o.name: row.metrics[o.name] for o in ctx.objectives}, units, row.metrics.get("params"),
+        row.metrics.get("flops"), len(float_bytes), row.metrics.get("accuracy"),
+        None if ctx.val is None else onnx_accuracy(float_bytes, ctx.val), diff, parity, latencies[0],
+        None if int8_bytes is None else _int8_model(ctx, folder, int8_bytes, latencies[1]),
+        _commands(ctx, row.id))
+    (tmp / folder / CARD).write_text(render_card(ctx, exported))
+    return exported
+
+
+def _checked_export(model: torch.nn.Module, cid: int, input_shape: tuple[int, int, int]) -> bytes:
+    """The dynamic-batch ONNX export of ``model``, passed through the full ONNX checker."""
+    onnx_bytes = to_onnx(model, input_shape, dynamic_batch=True)
     try:
         onnx.checker.check_model(onnx.load_from_string(onnx_bytes), full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"candidate {row.id} fails the ONNX checker: {exc}") from None
-    diff = check_parity(model, onnx_bytes, input_shape)
-    if not diff <= PARITY_TOLERANCE:
-        raise ExportError(f"candidate {row.id}: ONNX Runtime differs from torch by {diff:.3g} "
-                          f"(> {PARITY_TOLERANCE:g})")
-    file = f"candidate_{row.id}.onnx"
-    (out_dir / file).write_bytes(onnx_bytes)
-    return ExportedModel(row.id, row.genome, file, {n: row.metrics[n] for n in names}, diff)
+        raise ExportError(f"candidate {cid} fails the ONNX checker: {exc}") from None
+    return onnx_bytes
+
+
+def _quantized(float_bytes: bytes, ctx: ExportContext, cid: int) -> bytes:
+    """The int8 model of ``float_bytes``, checked to hold quantised operators and to pass the checker."""
+    from hardware.quantize import quantize_int8, quantized_ops
+
+    int8 = quantize_int8(float_bytes, calibration_sample(ctx.train, ctx.seed))
+    if not quantized_ops(int8):
+        raise ExportError(f"candidate {cid}: quantisation left no quantised operator in the graph")
+    try:
+        onnx.checker.check_model(onnx.load_from_string(int8), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"candidate {cid}: the int8 model fails the ONNX checker: {exc}") from None
+    return int8
+
+
+def _int8_model(ctx: ExportContext, folder: str, int8_bytes: bytes, latency: LatencyReport) -> QuantizedModel:
+    from hardware.quantize import quantized_ops
+
+    return QuantizedModel(f"{folder}/{INT8_FILE}", len(int8_bytes), onnx_accuracy(int8_bytes, ctx.val), latency,
+                          tuple(sorted(quantized_ops(int8_bytes))), min(CALIBRATION_SAMPLES, len(ctx.train)))
+
+
+def _latencies(ctx: ExportContext, model: torch.nn.Module, files: list[bytes]) -> list[LatencyReport]:
+    """Latency of each file on the run's target, the files interleaved in the same time windows.
+
+    An ONNX Runtime target runs the files themselves; a target that runs torch networks (``cpu``)
+    times the torch network the float file was exported from, and cannot time the int8 file;
+    a target that refuses (no GPU here) leaves every latency ``not measured`` with its reason.
+    """
+    target = ctx.target
+    if target is None:
+        return [LatencyReport("-", not_measured=ctx.target_note) for _ in files]
+    try:
+        if hasattr(target, "measure_onnx_side_by_side"):
+            return [LatencyReport.of(target, m, f) for m, f in
+                    zip(target.measure_onnx_side_by_side(files, ctx.input_shape), (FLOAT_FILE, INT8_FILE))]
+        first = LatencyReport.of(target, target.measure(model, ctx.input_shape), "torch module")
+    except UserError as exc:
+        return [LatencyReport(target.name, target.description, not_measured=str(exc)) for _ in files]
+    why = f"target '{target.name}' runs torch networks, not ONNX files"
+    return [first] + [LatencyReport(target.name, target.description, not_measured=why) for _ in files[1:]]
+
+
+def _commands(ctx: ExportContext, cid: int) -> dict[str, str | None]:
+    """The commands that re-create the run and this bundle."""
+    search = None
+    if ctx.search_args is not None:
+        search = shlex.join(["evonas", "search", *ctx.search_args, "--out", f"{ctx.run_dir}-reproduced"])
+    export = ["evonas", "export", str(ctx.run_dir), "--out", f"{ctx.out_dir}-candidate_{cid}", "--select", str(cid)]
+    if ctx.quantize:
+        export += ["--quantize", ctx.quantize]
+    return {"search": search, "export": shlex.join(export)}
+
+
+def manifest_json(ctx: ExportContext, exported: Sequence[ExportedModel]) -> str:
+    """The manifest: the shared interface (input, output, preprocessing, target) and every bundle."""
+    import json
+
+    from evonas.engine.model_card import interface
+
+    manifest = {
+        "run": str(ctx.run_dir),
+        "input_shape": list(ctx.input_shape),
+        **interface(ctx),
+        "opset": OPSET,
+        "quantize": ctx.quantize,
+        "target": {"name": getattr(ctx.target, "name", None), "note": ctx.target_note,
+                   "settings": None if ctx.target is None else ctx.target.settings()},
+        "objectives": [{"name": o.name, "direction": o.direction.name.lower(), "unit": o.unit}
+                       for o in ctx.objectives],
+        "models": [asdict(e) for e in exported],
+    }
+    return json.dumps(manifest, indent=2, default=str)
+

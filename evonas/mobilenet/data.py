@@ -2,7 +2,8 @@
 
 Every loader returns a :class:`Dataset` whose images are float32 ``(N, C, H, W)``,
 normalised per channel (mean 0, std 1 on the loaded data), and whose labels are int64
-``0..K-1``. Any problem with a user-supplied path or its contents raises
+``0..K-1``. The dataset keeps the constants it was normalised with (:class:`Normalisation`)
+and its class names, so a deployed network can be fed raw pixels the same way. Any problem with a user-supplied path or its contents raises
 :class:`~evonas.core.errors.DataError` with a one-line message.
 
 Accepted formats (see :func:`load_dataset`):
@@ -32,6 +33,8 @@ from evonas.core.errors import DataError, UserError
 MIN_SAMPLES = 10
 MIN_CLASSES = 2
 STD_FLOOR = 1e-6
+UINT8_SCALE = 255.0
+"""uint8 pixels are divided by this before normalisation."""
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
@@ -44,6 +47,30 @@ _IDX_IMAGES = re.compile(r"^(?P<prefix>.+)(?P<sep>[-.])images[-.]idx3-ubyte(?P<g
 
 
 @dataclass(frozen=True)
+class Normalisation:
+    """How raw pixel values become a network's input: ``x[c] = (raw[c] - mean[c]) / std[c]``.
+
+    Attributes:
+        mean: per-channel mean of the raw pixel values (in raw units).
+        std: per-channel standard deviation of the raw pixel values (in raw units, floored).
+        raw_dtype: the dtype of the raw pixels as loaded (e.g. ``uint8``, ``float64``).
+        raw_range: the range of the raw pixel values: ``(0, 255)`` for uint8 images, else the
+            smallest and largest value seen (e.g. ``(0, 16)`` for the embedded digits).
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    raw_dtype: str
+    raw_range: tuple[float, float]
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Raw ``(N, C, H, W)`` pixels as float32 network input."""
+        mean = np.asarray(self.mean, np.float64)[None, :, None, None]
+        std = np.asarray(self.std, np.float64)[None, :, None, None]
+        return ((np.asarray(raw, np.float64) - mean) / std).astype(np.float32)
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A normalised image-classification dataset held in memory.
 
@@ -52,12 +79,17 @@ class Dataset:
         y: int64 labels, shape ``(N,)``, values ``0..num_classes-1``.
         num_classes: the number of classes.
         name: a short human-readable name (e.g. the directory it came from).
+        normalisation: the constants ``x`` was normalised with (None: unknown, e.g. built by hand).
+        class_names: the name of each class id (the original label value, or the class folder's
+            name); None when unknown.
     """
 
     x: np.ndarray
     y: np.ndarray
     num_classes: int
     name: str
+    normalisation: Normalisation | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4:
@@ -65,6 +97,8 @@ class Dataset:
         if self.y.shape != (self.x.shape[0],):
             raise DataError(f"dataset '{self.name}' images and labels disagree in length: "
                             f"{self.x.shape[0]} vs {self.y.shape}")
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise DataError(f"dataset '{self.name}' names {len(self.class_names)} classes but has {self.num_classes}")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -77,7 +111,7 @@ class Dataset:
         return int(self.x.shape[0])
 
     def subset(self, idx: np.ndarray) -> "Dataset":
-        """The samples at positions ``idx`` (a copy), keeping ``num_classes`` and ``name``.
+        """The samples at positions ``idx`` (a copy), keeping ``num_classes``, ``name``, normalisation and class names.
 
         Args:
             idx: integer indices (or a boolean mask) into this dataset.
@@ -87,7 +121,7 @@ class Dataset:
         """
         idx = np.asarray(idx)
         return Dataset(np.ascontiguousarray(self.x[idx]), np.ascontiguousarray(self.y[idx]),
-                       self.num_classes, self.name)
+                       self.num_classes, self.name, self.normalisation, self.class_names)
 
     def split(self, val_fraction: float, seed: int) -> tuple["Dataset", "Dataset"]:
         """Deterministic stratified train/validation split by seed (same seed -> same split; different seed -> different split).
@@ -131,26 +165,35 @@ def _stratified_val_indices(y: np.ndarray, val_fraction: float, rng: np.random.G
 # Building a Dataset from raw arrays
 # ---------------------------------------------------------------------------------------
 
-def _remap_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, int]:
-    """Labels as int64 ``0..K-1`` in sorted order of the distinct values, and ``K``."""
+def _remap_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels as int64 ``0..K-1`` in sorted order of the distinct values, and those values as names."""
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise DataError(f"{what} holds non-integer labels")
     elif y.dtype.kind not in "iub":
         raise DataError(f"{what} holds labels of type {y.dtype}, expected integers")
     classes, inverse = np.unique(y, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64), int(classes.size)
+    names = tuple(str(int(c)) if y.dtype.kind == "f" else str(c) for c in classes)
+    return inverse.reshape(-1).astype(np.int64), names
 
 
-def _normalise_(x: np.ndarray) -> None:
-    """Normalise float32 ``(N, C, H, W)`` in place to per-channel mean 0 / std 1."""
+def _normalise_(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalise float32 ``(N, C, H, W)`` in place to per-channel mean 0 / std 1.
+
+    Returns:
+        The per-channel means and (floored) standard deviations it used.
+    """
+    means, stds = [], []
     for c in range(x.shape[1]):
         channel = x[:, c]
         mean = float(channel.mean(dtype=np.float64))
         mean_sq = float(np.square(channel).mean(dtype=np.float64))
-        std = max(np.sqrt(max(mean_sq - mean * mean, 0.0)), STD_FLOOR)
+        std = max(float(np.sqrt(max(mean_sq - mean * mean, 0.0))), STD_FLOOR)
         channel -= np.float32(mean)
         channel /= np.float32(std)
+        means.append(mean)
+        stds.append(std)
+    return tuple(means), tuple(stds)
 
 
 def _to_float(x: np.ndarray, what: str) -> np.ndarray:
@@ -159,13 +202,14 @@ def _to_float(x: np.ndarray, what: str) -> np.ndarray:
         raise DataError(f"{what} holds values of type {x.dtype}, expected numbers")
     out = x.astype(np.float32, order="C")  # always a C-contiguous copy: safe to normalise in place
     if x.dtype == np.uint8:
-        out /= np.float32(255.0)
+        out /= np.float32(UINT8_SCALE)
     if x.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise DataError(f"{what} holds non-finite values (NaN or inf)")
     return out
 
 
-def _make_dataset(x: np.ndarray, y: np.ndarray, name: str, what: str) -> Dataset:
+def _make_dataset(x: np.ndarray, y: np.ndarray, name: str, what: str,
+                  class_names: tuple[str, ...] | None = None) -> Dataset:
     """Validate raw ``(N, C, H, W)`` images and labels, remap labels and normalise.
 
     Args:
@@ -173,6 +217,7 @@ def _make_dataset(x: np.ndarray, y: np.ndarray, name: str, what: str) -> Dataset
         y: labels, shape ``(N,)``.
         name: the dataset's name.
         what: how to name the source in error messages (e.g. ``"npz file 'a.npz'"``).
+        class_names: the name of each class id (default: the distinct label values).
     """
     if x.shape[0] != y.shape[0]:
         raise DataError(f"{what}: images and labels disagree in length: {x.shape[0]} vs {y.shape[0]}")
@@ -180,12 +225,16 @@ def _make_dataset(x: np.ndarray, y: np.ndarray, name: str, what: str) -> Dataset
         raise DataError(f"{what} holds {x.shape[0]} samples; at least {MIN_SAMPLES} are needed")
     if min(x.shape[1:]) < 1:
         raise DataError(f"{what} holds empty images of shape {tuple(x.shape[1:])}")
-    labels, k = _remap_labels(y, what)
+    labels, values = _remap_labels(y, what)
+    k = len(values)
     if k < MIN_CLASSES:
         raise DataError(f"{what} holds {k} class; at least {MIN_CLASSES} are needed")
     xf = _to_float(x, what)
-    _normalise_(xf)
-    return Dataset(xf, labels, k, name)
+    scale = UINT8_SCALE if x.dtype == np.uint8 else 1.0
+    raw_range = (0.0, UINT8_SCALE) if x.dtype == np.uint8 else (float(x.min()), float(x.max()))
+    mean, std = _normalise_(xf)
+    normalisation = Normalisation(tuple(m * scale for m in mean), tuple(s * scale for s in std), str(x.dtype), raw_range)
+    return Dataset(xf, labels, k, name, normalisation, class_names or values)
 
 
 # ---------------------------------------------------------------------------------------
@@ -498,7 +547,8 @@ def load_image_folder(directory: Path) -> Dataset:
     for i, (path, _) in enumerate(files):
         x[i] = _image_array(path, mode, size)
     y = np.array([label for _, label in files], dtype=np.int64)
-    return _make_dataset(x.transpose(0, 3, 1, 2), y, directory.name, f"image folder '{directory}'")
+    names = tuple(sub.name for sub, _ in classes)
+    return _make_dataset(x.transpose(0, 3, 1, 2), y, directory.name, f"image folder '{directory}'", names)
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,6 +27,41 @@ OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flop
 and feed LEMONADE's density estimate and the front table)."""
 
 
+EMBEDDED_RESOLUTION = 12
+"""Height and width at which the embedded 8x8 digits are presented by default (bilinear).
+
+At 8x8 a network's latency on a CPU is mostly per-operator overhead: a network with 4-channel
+stages and one with 8 to 48 channels, same depth, time alike (0.029 vs 0.030 ms on edge-cpu),
+so narrower networks cannot buy speed with accuracy, and the default search ended with one or
+two front members. At 12x12 latency follows the network's compute, for about 1.1x the training
+time of the old default (measured with the small-input space of :meth:`SpaceConfig.for_resolution`);
+see ``benchmarks/default_run.py``."""
+
+
+def resized(data: Dataset, resolution: int) -> Dataset:
+    """``data`` with its images bilinearly resized to ``resolution`` x ``resolution``.
+
+    The images are already normalised; bilinear weights sum to one, so resizing commutes with
+    the per-channel normalisation, which stays valid. Downsizing is antialiased.
+    """
+    import dataclasses
+
+    if data.input_shape[1:] == (resolution, resolution):
+        return data
+    x = torch.nn.functional.interpolate(torch.from_numpy(data.x), size=(resolution, resolution), mode="bilinear",
+                                        align_corners=False, antialias=resolution < min(data.input_shape[1:]))
+    return dataclasses.replace(data, x=np.ascontiguousarray(x.numpy(), dtype=np.float32),
+                               name=f"{data.name}@{resolution}x{resolution}")
+
+
+def presented(dataset: Dataset, resolution: int | None, embedded: bool) -> Dataset:
+    """``dataset`` as a search sees it: resized to ``resolution``, or, given none, kept at its own
+    size, except the ``embedded`` digits, presented at :data:`EMBEDDED_RESOLUTION`."""
+    if resolution is None and embedded:
+        resolution = EMBEDDED_RESOLUTION
+    return dataset if resolution is None else resized(dataset, resolution)
+
+
 def accuracy_objective() -> Objective:
     """Validation accuracy (maximised, in [0, 1]): the problem's own metric, measured after training."""
     return Objective.maximize(ACCURACY, bounds=(0.0, 1.0))
@@ -92,7 +127,8 @@ class ImageClassification(Problem):
     @classmethod
     def from_options(cls, objectives: Sequence[Objective], seed: int = 0, data: str | None = None,
                      epochs: float = 3, batch_size: int = 64, lr: float = 5e-3, val_fraction: float = 0.2,
-                     device: str = "cpu", inherit_epochs: float = 1.0) -> "ImageClassification":
+                     device: str = "cpu", inherit_epochs: float = 1.0,
+                     resolution: int | None = None) -> "ImageClassification":
         """Real training of MobileNetV3-like networks on an image dataset.
 
         Args:
@@ -103,6 +139,8 @@ class ImageClassification(Problem):
             val_fraction: fraction of the data held out for validation.
             device: training device, cpu or cuda.
             inherit_epochs: fine-tune epochs of a child inheriting its parent's weights (lemonade; 0: from scratch).
+            resolution: present the images at this height and width (bilinear resize); None: the
+                dataset's own size, except the embedded 8x8 digits, presented at 12x12.
         """
         from evonas.mobilenet.data import load_dataset
         from evonas.mobilenet.space import SpaceConfig
@@ -114,8 +152,10 @@ class ImageClassification(Problem):
             raise UserError(f"--val-fraction must lie strictly between 0 and 1, got {val_fraction}")
         if inherit_epochs < 0:
             raise UserError(f"--inherit-epochs must be 0 (no inheritance) or positive, got {inherit_epochs}")
+        if resolution is not None and resolution < 1:
+            raise UserError(f"--resolution must be a positive number of pixels, got {resolution}")
         check_device(device)
-        dataset = load_dataset(data)
+        dataset = presented(load_dataset(data), resolution, embedded=data is None)
         splits = Splits.from_dataset(dataset, val_fraction, seed)
         space = MobileNetSpace(SpaceConfig.for_resolution(min(dataset.input_shape[1:])))
         return cls(splits, space, objectives, TrainConfig(epochs, batch_size, lr, device=device), seed, inherit_epochs)

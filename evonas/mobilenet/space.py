@@ -137,10 +137,15 @@ class SpaceConfig:
 
         Small inputs (at most 32 pixels) keep full resolution in the stem so that five
         stages still see spatial structure, and use narrower stages so that candidates
-        train in seconds on a CPU; larger ones downsample by 2 as MobileNetV3 does.
+        train in seconds on a CPU; larger ones downsample by 2 as MobileNetV3 does. Their
+        widths reach down to 4 channels: on small images the networks of 8 to 64 channels
+        are all about as accurate (the embedded digits: 0.95 to 0.98, within the noise of
+        training), so without narrower ones a search has no cheaper, less accurate
+        networks to trade against.
         """
         if resolution <= 32:
-            small = dict(stem_widths=(8, 16), stage_widths=((8, 16), (16, 24), (24, 32), (32, 48), (48, 64)),
+            small = dict(stem_widths=(4, 8, 16),
+                         stage_widths=((4, 8, 16), (8, 16, 24), (8, 24, 32), (16, 32, 48), (16, 48, 64)),
                          depths=(1, 2, 3), stem_stride=1)
             return cls(**{**small, **overrides})
         return cls(**overrides)
