@@ -65,7 +65,7 @@ class RunSpec:
     constraints: tuple[str, ...] = ()
     max_latency: float | None = None
     init: tuple[str, ...] = ()
-    evaluations: int = 32
+    evaluations: int = 40
     time_limit: float | None = None
     seed: int = 0
     noise_aware: bool = False
