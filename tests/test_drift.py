@@ -232,6 +232,27 @@ def test_cpu_targets_compensate_on_a_real_model_and_record_how(name, tmp_path):
     assert LatencyMeasurement.from_dict(json.loads(json.dumps(m.as_dict()))) == m
 
 
+def test_a_calibration_taken_on_a_loaded_machine_is_measured_again(tmp_path):
+    """A stored calibration 20x too slow (as one taken while other processes hogged the cores)
+    is detected by the reference running far faster than it, replaced, and not used."""
+    target = get_target("onnx-cpu", protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
+    target.calibration_file = str(tmp_path / "cal.json")
+    model = _model()
+    honest = target.measure(model, SHAPE)
+    path = Path(target.calibration_file)
+    data = json.loads(path.read_text())
+    (key, entry), = data["calibrations"].items()
+    entry["median_ms"] *= 20
+    path.write_text(json.dumps(data))
+
+    fresh = get_target("onnx-cpu", protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
+    fresh.calibration_file = str(path)
+    m = fresh.measure(model, SHAPE)
+    assert m.reference["calibrated_ms"] < 5 * honest.reference["calibrated_ms"]
+    assert m.median_ms < 5 * honest.median_ms
+    assert json.loads(path.read_text())["calibrations"][key]["median_ms"] == m.reference["calibrated_ms"]
+
+
 def test_a_target_without_compensation_times_plainly():
     m = get_target("edge-cpu", compensate=False, protocol=TimingProtocol(repeats_min=10, min_seconds=0.0)).measure(
         _model(), SHAPE)
