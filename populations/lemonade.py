@@ -50,7 +50,9 @@ def inverse_density_probabilities(reference: np.ndarray, queries: np.ndarray,
     """
     kde = KernelDensity(kernel="gaussian", bandwidth=bandwidth).fit(log_standardize(reference, reference))
     neg_log_density = -kde.score_samples(log_standardize(reference, queries))
-    weights = np.exp(neg_log_density - neg_log_density.max())
+    # floored so no query gets probability 0 (an exp underflow far inside a dense cluster):
+    # sampling n_ac children without replacement needs n_ac non-zero probabilities
+    weights = np.maximum(np.exp(neg_log_density - neg_log_density.max()), 1e-12)
     return weights / weights.sum()
 
 

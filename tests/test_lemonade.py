@@ -134,3 +134,13 @@ def test_a_child_whose_parent_weights_are_missing_is_refused(tmp_path):
     with pytest.raises(UserError, match="never trained from scratch"):
         resumed.search.step()
     resumed.close()
+
+
+def test_children_deep_inside_a_dense_cluster_keep_a_non_zero_chance():
+    """An exp underflow must not zero a child's probability: accepting n_ac children without
+    replacement needs n_ac non-zero ones (a 6-evaluation CLI run hit this)."""
+    ref = np.array([[1e3, 1e5], [1.1e3, 1.1e5], [1e6, 1e8]])
+    queries = np.array([[1e3, 1e5]] * 3 + [[5e6, 5e8]])
+    p = inverse_density_probabilities(ref, queries, bandwidth=0.01)
+    assert (p > 0).all() and np.isclose(p.sum(), 1.0) and p.argmax() == 3
+    np.random.default_rng(0).choice(len(p), size=2, replace=False, p=p)
