@@ -16,6 +16,7 @@ prints readably, e.g. ``grow_kernel(2, 0, 7)``: stage 2, block 0, new kernel 7.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
 import torch
 
@@ -147,7 +148,37 @@ class AddSqueezeExcite(Morphism):
             dst[p + "expand.bias"].fill_(_GATE_OPEN_BIAS)
 
 
-class WidenStage(Morphism):
+class _StageWidth(Morphism):
+    """Sites and child of a stage-width change: ``(stage, width)`` for every width of the space's
+    choices on the ``wider`` (or narrower) side, except those adding or removing a residual."""
+
+    wider: ClassVar[bool] = True
+
+    def sites(self, genome, space):
+        return [(i, w) for i, stage in enumerate(genome.stages) for w in space.config.stage_widths[i]
+                if (w > stage.width if self.wider else w < stage.width)
+                and _same_residuals(genome, self.child(genome, (i, w)), space)]
+
+    def child(self, genome, site):
+        i, w = site
+        return with_stage(genome, i, replace(genome.stages[i], width=w))
+
+
+class _StemWidth(Morphism):
+    """Sites and child of a stem-width change, as :class:`_StageWidth`: ``(width,)``."""
+
+    wider: ClassVar[bool] = True
+
+    def sites(self, genome, space):
+        return [(w,) for w in space.config.stem_widths
+                if (w > genome.stem if self.wider else w < genome.stem)
+                and _same_residuals(genome, self.child(genome, (w,)), space)]
+
+    def child(self, genome, site):
+        return replace(genome, stem=site[0])
+
+
+class WidenStage(_StageWidth):
     """Widen a stage's output channels (Net2WiderNet); every block's new output channel copies an old one.
 
     Site ``(stage, new_width)``, a width of the space's choices for that stage. New channel
@@ -164,14 +195,6 @@ class WidenStage(Morphism):
     name = "widen_stage"
     function_preserving = True
 
-    def sites(self, genome, space):
-        return [(i, w) for i, stage in enumerate(genome.stages) for w in space.config.stage_widths[i]
-                if w > stage.width and _same_residuals(genome, self.child(genome, (i, w)), space)]
-
-    def child(self, genome, site):
-        i, w = site
-        return with_stage(genome, i, replace(genome.stages[i], width=w))
-
     def transfer(self, parent, site, src, dst):
         i, _ = site
         stage = parent.stages[i]
@@ -185,18 +208,11 @@ class WidenStage(Morphism):
         _widen_consumer(src, dst, parent, i + 1, consumer, g, share)
 
 
-class WidenStem(Morphism):
+class WidenStem(_StemWidth):
     """Widen the stem (Net2WiderNet), as :class:`WidenStage` does a stage. Site ``(new_width,)``."""
 
     name = "widen_stem"
     function_preserving = True
-
-    def sites(self, genome, space):
-        return [(w,) for w in space.config.stem_widths
-                if w > genome.stem and _same_residuals(genome, self.child(genome, (w,)), space)]
-
-    def child(self, genome, site):
-        return replace(genome, stem=site[0])
 
     def transfer(self, parent, site, src, dst):
         g, share = _replication(parent.stem, site[0])
@@ -380,7 +396,7 @@ def _consumer_weight(src: StateDict, prefix: str) -> torch.Tensor:
     return w.abs().sum(dim=tuple(d for d in range(w.dim()) if d != 1))
 
 
-class NarrowStage(Morphism):
+class NarrowStage(_StageWidth):
     """Narrow a stage's output channels, the approximate inverse of :class:`WidenStage`.
 
     Channel ``c`` of the stage's output is scored by how strongly it is produced and used:
@@ -395,14 +411,7 @@ class NarrowStage(Morphism):
 
     name = "narrow_stage"
     function_preserving = False
-
-    def sites(self, genome, space):
-        return [(i, w) for i, stage in enumerate(genome.stages) for w in space.config.stage_widths[i]
-                if w < stage.width and _same_residuals(genome, self.child(genome, (i, w)), space)]
-
-    def child(self, genome, site):
-        i, w = site
-        return with_stage(genome, i, replace(genome.stages[i], width=w))
+    wider = False
 
     def transfer(self, parent, site, src, dst):
         i, w = site
@@ -421,18 +430,12 @@ class NarrowStage(Morphism):
         _narrow_consumer(src, dst, parent, i + 1, consumer, keep)
 
 
-class NarrowStem(Morphism):
+class NarrowStem(_StemWidth):
     """Narrow the stem, as :class:`NarrowStage` does a stage. Site ``(new_width,)``."""
 
     name = "narrow_stem"
     function_preserving = False
-
-    def sites(self, genome, space):
-        return [(w,) for w in space.config.stem_widths
-                if w < genome.stem and _same_residuals(genome, self.child(genome, (w,)), space)]
-
-    def child(self, genome, site):
-        return replace(genome, stem=site[0])
+    wider = False
 
     def transfer(self, parent, site, src, dst):
         consumer = block_prefix(0, 0)
