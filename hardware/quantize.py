@@ -2,7 +2,12 @@
 
 The model is quantised in QDQ format (QuantizeLinear/DequantizeLinear pairs around the
 quantised operators, which ONNX Runtime fuses into integer kernels): uint8 activations with
-ranges calibrated (MinMax) on sample inputs, int8 weights with one scale per output channel.
+ranges calibrated (MinMax) on sample inputs, int8 weights with one scale per output channel, restricted to 7 bits (``reduce_range``).
+
+Why 7 bits: on x86 CPUs without VNNI (AVX2 only, as here) ONNX Runtime multiplies uint8 by
+int8 with ``VPMADDUBSW``, whose int16 pairwise sums saturate (ONNX Runtime's quantisation docs
+name ``reduce_range`` as the fix). On the four front members of a small digits run, full-range
+weights lost up to 0.14 accuracy (0.889 -> 0.749); 7-bit weights stayed within 0.015 of float.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ def quantize_int8(onnx_bytes: bytes, calibration: np.ndarray) -> bytes:
         try:
             quant_pre_process(str(src), str(prepared))  # shape inference and graph folding first
             quantize_static(str(prepared), str(out), ArrayReader(calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8)
         finally:
             logging.getLogger().setLevel(quiet)
         return out.read_bytes()

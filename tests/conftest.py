@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import pytest
 
 # latency calibrations made by the tests (and the CLI processes they start) go to a fresh file,
 # never into the user's cache
-os.environ["EVONAS_CALIBRATION_FILE"] = str(Path(tempfile.mkdtemp(prefix="evonas-calibration-")) / "calibration.json")
+_CALIBRATION_DIR = tempfile.mkdtemp(prefix="evonas-calibration-")
+atexit.register(shutil.rmtree, _CALIBRATION_DIR, True)
+os.environ["EVONAS_CALIBRATION_FILE"] = str(Path(_CALIBRATION_DIR) / "calibration.json")
 
 # ../shared/data next to the checkout, or wherever EVONAS_SHARED_DATA points
 SHARED_DATA = Path(os.environ.get("EVONAS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

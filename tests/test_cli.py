@@ -15,7 +15,8 @@ import pytest
 from evonas.cli import main
 from evonas.engine.store import RunStore
 
-TINY = ["--evaluations", "4", "--epochs", "0.5", "--population", "2", "--sample-size", "2", "--no-progress"]
+TINY = ["--strategy", "aging", "--evaluations", "4", "--epochs", "0.5", "--population", "2", "--sample-size", "2",
+        "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +167,19 @@ def test_search_help_lists_the_chosen_plugins_options(capsys):
     assert main(["search", "--space", "nb201", "--help"]) == 0
     text = capsys.readouterr().out
     assert "--cost-column" in text and "--sample-size" in text and "--epochs" not in text
+
+
+def test_each_space_has_a_default_strategy_named_in_its_stored_config(capsys):
+    from evonas.api import registry
+    from evonas.api.spec import RunSpec, search_args
+
+    assert set(registry.DEFAULT_STRATEGIES) == set(registry.PROBLEMS)
+    assert RunSpec().strategy == "lemonade" and RunSpec(space="nb201").strategy == "aging"
+    assert RunSpec.from_dict(RunSpec().to_dict()).to_dict()["strategy"] == "lemonade"
+    assert search_args(RunSpec(space="nb201")) == ["--space", "nb201"]
+    assert main(["search", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help to the terminal's width
+    assert "--n-pc" in text and "--population" not in text and "lemonade on mobilenet" in text
 
 
 def test_output_dir_holding_a_run_is_refused_and_untouched(run_dir, capsys):

@@ -162,7 +162,7 @@ def test_profile_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
 
 def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path):
     out = tmp_path / "run"
-    assert main(["search", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",
+    assert main(["search", "--strategy", "aging", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",
                  "0.2", "--population", "2", "--sample-size", "2", "--out", str(out), "--no-progress"]) == 0
     table = LatencyTable.load(digits_lut)
     config = SpaceConfig.for_resolution(12)

@@ -27,7 +27,7 @@ from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[1]
 NB201 = ROOT.parent / "shared" / "data" / "nb201" / "nb201_table.csv"
-TINY = ["--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress"]
+TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress"]
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--evaluations", "3", "--epochs", "0.2", "--population", "2", "--sample-size", "2"]
+TINY = ["--strategy", "aging", "--evaluations", "3", "--epochs", "0.2", "--population", "2", "--sample-size", "2"]
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:

@@ -29,6 +29,13 @@ PROBLEMS: dict[str, str] = {
     "ofa": "evonas.benchmarks.ofa:OFAProblem.from_options",
 }
 
+DEFAULT_STRATEGIES: dict[str, str] = {
+    "mobilenet": "lemonade",  # children inherit trained weights: several times the evaluations per minute
+    "nb201": "aging",         # table spaces have no weights to inherit
+    "ofa": "aging",
+}
+"""The strategy a search space gets when none is named (``RunSpec.strategy`` left unset)."""
+
 OBJECTIVES: dict[str, str] = {
     "accuracy": "evonas.mobilenet.problem:accuracy_objective",
     "params": "hardware.objectives:params",
@@ -61,6 +68,13 @@ def lookup(kind: str, table: dict[str, str], name: str) -> Callable:
     if name not in table:
         raise UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
     return resolve(table[name])
+
+
+def default_strategy(space: str) -> str:
+    """The strategy name ``space`` is searched with when none is given."""
+    if space not in DEFAULT_STRATEGIES:
+        raise UserError(f"unknown search space {space!r}; choose one of: {', '.join(sorted(PROBLEMS))}")
+    return DEFAULT_STRATEGIES[space]
 
 
 def strategy_class(name: str) -> Callable:

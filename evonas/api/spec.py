@@ -34,7 +34,8 @@ class RunSpec:
     Attributes:
         space: the problem: mobilenet (real training), nb201 or ofa.
         problem_options: the problem factory's own options.
-        strategy: the strategy's registry name.
+        strategy: the strategy's registry name; unset, the space's default
+            (:data:`~evonas.api.registry.DEFAULT_STRATEGIES`: lemonade on mobilenet, aging on the tables).
         strategy_options: the strategy's own options.
         objectives: built-in objectives by name (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb.
         custom_objectives: ``NAME=module:function:min|max[:free]`` user objectives.
@@ -54,7 +55,7 @@ class RunSpec:
 
     space: str = "mobilenet"
     problem_options: dict[str, Any] = field(default_factory=dict)
-    strategy: str = "aging"
+    strategy: str | None = None
     strategy_options: dict[str, Any] = field(default_factory=dict)
     objectives: tuple[str, ...] | None = None
     custom_objectives: tuple[str, ...] = ()
@@ -65,12 +66,14 @@ class RunSpec:
     constraints: tuple[str, ...] = ()
     max_latency: float | None = None
     init: tuple[str, ...] = ()
-    evaluations: int = 40
+    evaluations: int = 70
     time_limit: float | None = None
     seed: int = 0
     noise_aware: bool = False
 
     def __post_init__(self) -> None:
+        if self.strategy is None and isinstance(self.space, str):  # resolved once: the stored config names it
+            object.__setattr__(self, "strategy", registry.default_strategy(self.space))
         _check_types(self)
         if self.evaluations < 1:
             raise UserError(f"--evaluations must be at least 1, got {self.evaluations}")
@@ -307,11 +310,11 @@ SEARCH_FLAGS: dict[str, str] = {
 
 def search_args(spec: RunSpec) -> list[str]:
     """The ``evonas search`` flags (without ``--out``) that parse back to ``spec``; defaults are left out."""
-    defaults = RunSpec()
+    defaults, space_default = RunSpec(), RunSpec(space=spec.space)  # the strategy's default depends on the space
     args: list[str] = []
     for name, flag in SEARCH_FLAGS.items():
         value = getattr(spec, name)
-        if value == getattr(defaults, name):
+        if value == getattr(space_default if name == "strategy" else defaults, name):
             continue
         if isinstance(value, bool):
             args.append(flag)

@@ -103,7 +103,10 @@ class Study:
     Args:
         problem: evaluates candidates (e.g. ``ImageClassification.from_options(...)``); omit
             it for ask/tell around your own training loop and give ``space`` and ``objectives``.
-        strategy: the search strategy object, e.g. ``AgingEvolution(population=20)``.
+        strategy: the search strategy object, e.g. ``AgingEvolution(population=20)``; omitted,
+            ``AgingEvolution()``, which needs nothing from the problem but ``sample`` and
+            ``mutate``. (The CLI's default on the mobilenet space is ``Lemonade()``, whose
+            children inherit trained weights; pass it here for the same search.)
         constraints: bounds on metrics; violating candidates never enter the front.
         seed: the run seed; every random choice derives from it.
         out: the run directory (must be new or empty); ``None`` keeps everything in memory.

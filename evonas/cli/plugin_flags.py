@@ -39,7 +39,7 @@ def given_options(args: argparse.Namespace, group: str) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}
 
 
-def peek(argv: Sequence[str], flag: str, default: str) -> str:
+def peek(argv: Sequence[str], flag: str, default: str | None) -> str | None:
     """The value of ``flag`` in ``argv`` before parsing (to know which plug-ins' flags to add)."""
     for i, arg in enumerate(argv):
         if arg == flag and i + 1 < len(argv):

@@ -54,8 +54,10 @@ def register_search(sub, argv: list[str]) -> None:
 
     p = sub.add_parser("search", help="evolve networks and keep the Pareto front of the objectives")
     defaults = RunSpec.__dataclass_fields__
+    shown = {"strategy": ", ".join(f"{s} on {space}" for space, s in registry.DEFAULT_STRATEGIES.items())}
     for flag, (name, typ, text) in SHARED.items():
-        p.add_argument(flag, dest=name, type=typ, default=None, help=f"{text} [default: {defaults[name].default}]")
+        p.add_argument(flag, dest=name, type=typ, default=None,
+                       help=f"{text} [default: {shown.get(name, defaults[name].default)}]")
     p.add_argument("--objectives", type=_csv, default=None,
                    help="built-in objectives (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb "
                         "[default: accuracy,latency_ms]")
@@ -85,8 +87,8 @@ def register_search(sub, argv: list[str]) -> None:
     p.add_argument("--force-lut", action="store_true", default=None,
                    help="use a --lut table built on another machine or library version")
     if argv[:1] == ["search"]:  # the chosen plug-ins' own flags (an unknown name is a one-line error)
-        strategy = peek(argv, "--strategy", defaults["strategy"].default)
         space = peek(argv, "--space", defaults["space"].default)
+        strategy = peek(argv, "--strategy", None) or registry.default_strategy(space)
         add_plugin_flags(p, registry.strategy_class(strategy), "strategy", f"options of --strategy {strategy}")
         problem = registry.problem_factory(space)
         add_plugin_flags(p, problem, "problem", f"options of --space {space}")

@@ -58,7 +58,7 @@ def _header(ctx, m) -> str:
     front = "on the run's Pareto front" if m.on_front else "not on the run's Pareto front (selected by id)"
     files = [f"- `model.onnx`: float32, ONNX opset {OPSET}, {m.size_bytes} bytes"]
     if m.int8 is not None:
-        files.append(f"- `model.int8.onnx`: int8 (static, QDQ, per-channel weights), {m.int8.size_bytes} bytes")
+        files.append(f"- `model.int8.onnx`: int8 (static, QDQ, per-channel 7-bit weights), {m.int8.size_bytes} bytes")
     return "\n".join([f"# Candidate {m.candidate_id} of run `{ctx.run_dir.name}`", "",
                       f"A MobileNetV3-like image classifier found by evonas, {front}.", "",
                       f"Genome: `{m.genome}`", "", *files])
