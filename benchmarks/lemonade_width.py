@@ -8,7 +8,8 @@ on the embedded digits for the default target (accuracy vs edge-cpu latency), wh
 initial genomes have every stage and the stem at the narrowest width of the space (the first
 is the space's smallest network; the other three draw depth, kernels, expansions, SE and
 activation at random from the seed). Nothing but the morphisms can change a width, so every
-wider stage on a later front was reached by ``widen_stage`` / ``widen_stem`` children.
+wider stage on a later front was reached by ``widen_stage`` / ``widen_stem`` / ``widen_chain``
+children.
 
 Reported per seed, read back from the run store: the operators used (what ``evonas history``
 shows), the front after every evaluation (the evaluation at which a member with a wider stage

@@ -6,11 +6,11 @@ operators of the MobileNetV3-like space and :mod:`evonas.mobilenet.distill` for 
 
 from morphisms.base import Morphism, MorphismPlan, MorphismStep
 from morphisms.operators import (APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, AddSqueezeExcite, GrowKernel,
-                                 InsertBlock, NarrowStage, NarrowStem, PruneExpand, RemoveBlock,
-                                 RemoveSqueezeExcite, ShrinkKernel, SwapActivation, WidenExpand, WidenStage,
-                                 WidenStem)
+                                 InsertBlock, NarrowChain, NarrowStage, NarrowStem, PruneExpand, RemoveBlock,
+                                 RemoveSqueezeExcite, ShrinkKernel, SwapActivation, WidenExpand, WidenChain,
+                                 WidenStage, WidenStem)
 
 __all__ = ["Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS", "FUNCTION_PRESERVING", "APPROXIMATE",
            "InsertBlock", "WidenExpand", "GrowKernel", "AddSqueezeExcite", "RemoveBlock", "PruneExpand",
-           "ShrinkKernel", "RemoveSqueezeExcite", "WidenStage", "WidenStem", "NarrowStage", "NarrowStem",
-           "SwapActivation"]
+           "ShrinkKernel", "RemoveSqueezeExcite", "WidenStage", "WidenStem", "WidenChain", "NarrowStage", "NarrowStem",
+           "NarrowChain", "SwapActivation"]

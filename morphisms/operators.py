@@ -2,12 +2,12 @@
 
 Function-preserving (the child computes exactly the parent's function in eval mode):
 :class:`InsertBlock`, :class:`WidenExpand`, :class:`GrowKernel`, :class:`AddSqueezeExcite`,
-:class:`WidenStage`, :class:`WidenStem`.
+:class:`WidenStage`, :class:`WidenStem`, :class:`WidenChain`.
 
 Approximate, shrinking (the child is close to the parent and is repaired by a short
 distillation from the parent, :func:`evonas.mobilenet.distill.distill`): :class:`RemoveBlock`,
 :class:`PruneExpand`, :class:`ShrinkKernel`, :class:`RemoveSqueezeExcite`, :class:`NarrowStage`,
-:class:`NarrowStem`, and the activation swap :class:`SwapActivation` (ReLU <-> h-swish).
+:class:`NarrowStem`, :class:`NarrowChain`, and the activation swap :class:`SwapActivation` (ReLU <-> h-swish).
 
 Sites are plain tuples so that a :class:`~morphisms.base.MorphismStep` is hashable and
 prints readably, e.g. ``grow_kernel(2, 0, 7)``: stage 2, block 0, new kernel 7.
@@ -178,6 +178,45 @@ class _StemWidth(Morphism):
         return replace(genome, stem=site[0])
 
 
+class _ChainWidth(Morphism):
+    """Sites and child of a joint width change of a *residual chain*: the stem (``-1``) and/or
+    consecutive stages whose links are residual first blocks (stride 1, equal widths). Such
+    members can only change width together: alone, either would remove the residual connection
+    between them, so :class:`_StageWidth` and :class:`_StemWidth` never offer it. Site
+    ``(first, last, width)`` with ``first < last``, ``width`` a choice of every member."""
+
+    wider: ClassVar[bool] = True
+
+    def sites(self, genome, space):
+        c, out = space.config, []
+        for first in range(-1, c.num_stages - 1):
+            choices = set(_width_choices(c, first))
+            for last in range(first + 1, c.num_stages):
+                if not is_identity_shaped(genome, c, last, 0):
+                    break
+                choices &= set(_width_choices(c, last))
+                old = _width(genome, first)
+                out += [(first, last, w) for w in sorted(choices) if (w > old if self.wider else w < old)
+                        and _same_residuals(genome, self.child(genome, (first, last, w)), space)]
+        return out
+
+    def child(self, genome, site):
+        first, last, w = site
+        if first < 0:
+            genome = replace(genome, stem=w)
+        for i in range(max(first, 0), last + 1):
+            genome = with_stage(genome, i, replace(genome.stages[i], width=w))
+        return genome
+
+
+def _width_choices(config, member: int) -> tuple[int, ...]:
+    return config.stem_widths if member < 0 else config.stage_widths[member]
+
+
+def _width(genome: Genome, member: int) -> int:
+    return genome.stem if member < 0 else genome.stages[member].width
+
+
 class WidenStage(_StageWidth):
     """Widen a stage's output channels (Net2WiderNet); every block's new output channel copies an old one.
 
@@ -196,16 +235,7 @@ class WidenStage(_StageWidth):
     function_preserving = True
 
     def transfer(self, parent, site, src, dst):
-        i, _ = site
-        stage = parent.stages[i]
-        g, share = _replication(stage.width, dst[block_prefix(i, 0) + "project_bn.weight"].shape[0])
-        prefixes = [block_prefix(i, j) for j in range(stage.depth)]
-        consumer = block_prefix(i + 1, 0) if i + 1 < len(parent.stages) else "classifier."
-        copy_mapped(src, dst, skip=(*prefixes, consumer))
-        for j, p in enumerate(prefixes):
-            widened_in = (g, share) if j > 0 else None
-            _widen_block(src, dst, p, block_in_channels(parent, i, j) * stage.blocks[j].expand, widened_in, g)
-        _widen_consumer(src, dst, parent, i + 1, consumer, g, share)
+        _widen_chain(parent, site[0], site[0], src, dst)
 
 
 class WidenStem(_StemWidth):
@@ -215,13 +245,53 @@ class WidenStem(_StemWidth):
     function_preserving = True
 
     def transfer(self, parent, site, src, dst):
-        g, share = _replication(parent.stem, site[0])
-        copy_mapped(src, dst, skip=("stem.", block_prefix(0, 0)))
-        dst["stem.0.weight"] = src["stem.0.weight"][g].clone()
+        _widen_chain(parent, -1, -1, src, dst)
+
+
+class WidenChain(_ChainWidth):
+    """Widen a residual chain (the stem and stage 0 of equal width, say) as one Net2WiderNet step:
+    every member replicates its channels with the same mapping, so the residual sums between
+    them stay aligned. Site ``(first, last, new_width)``, ``-1`` the stem."""
+
+    name = "widen_chain"
+    function_preserving = True
+
+    def transfer(self, parent, site, src, dst):
+        _widen_chain(parent, site[0], site[1], src, dst)
+
+
+def _widen_chain(parent: Genome, first: int, last: int, src: StateDict, dst: StateDict) -> None:
+    """Net2WiderNet over members ``first..last`` (``-1`` the stem; one mapping for all, read off
+    the child's widths in ``dst``), then the last member's consumer splits its input weights."""
+    out_key = "stem.1.weight" if first < 0 else block_prefix(first, 0) + "project_bn.weight"
+    g, share = _replication(_width(parent, first), dst[out_key].shape[0])
+    prefixes, consumer = _chain_layout(parent, first, last)
+    _copy_chain_rest(src, dst, first, prefixes, consumer, g)
+    for (i, j), p in prefixes.items():
+        widened_in = (g, share) if j > 0 or i > first else None
+        mid = block_in_channels(parent, i, j) * parent.stages[i].blocks[j].expand
+        _widen_block(src, dst, p, mid, widened_in, g)
+    _widen_consumer(src, dst, parent, last + 1, consumer, g, share)
+
+
+def _chain_layout(parent: Genome, first: int, last: int) -> tuple[dict[tuple[int, int], str], str]:
+    """The block prefixes of members ``first..last`` (``-1`` the stem) and their consumer's prefix."""
+    prefixes = {(i, j): block_prefix(i, j) for i in range(max(first, 0), last + 1)
+                for j in range(parent.stages[i].depth)}
+    consumer = block_prefix(last + 1, 0) if last + 1 < len(parent.stages) else "classifier."
+    return prefixes, consumer
+
+
+def _copy_chain_rest(src: StateDict, dst: StateDict, first: int, prefixes: dict, consumer: str,
+                     stem_channels: torch.Tensor) -> None:
+    """Copy every tensor outside the chain and its consumer; a stem in the chain (``first < 0``)
+    takes the output channels ``stem_channels`` of the parent's stem."""
+    copy_mapped(src, dst, skip=(*prefixes.values(), consumer) + (("stem.",) if first < 0 else ()))
+    if first < 0:
+        dst["stem.0.weight"] = src["stem.0.weight"][stem_channels].clone()
         for name in _bn("stem.1"):
-            dst[name] = src[name][g].clone()
+            dst[name] = src[name][stem_channels].clone()
         dst["stem.1.num_batches_tracked"] = src["stem.1.num_batches_tracked"].clone()
-        _widen_consumer(src, dst, parent, 0, block_prefix(0, 0), g, share)
 
 
 def _replication(old: int, new: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -414,20 +484,7 @@ class NarrowStage(_StageWidth):
     wider = False
 
     def transfer(self, parent, site, src, dst):
-        i, w = site
-        stage = parent.stages[i]
-        prefixes = [block_prefix(i, j) for j in range(stage.depth)]
-        consumer = block_prefix(i + 1, 0) if i + 1 < len(parent.stages) else "classifier."
-        score = sum(_bn_scale(src, p + "project_bn") for p in prefixes) * _consumer_weight(src, consumer)
-        keep = _top(score, w)
-        copy_mapped(src, dst, skip=(*prefixes, consumer))
-        for j, p in enumerate(prefixes):
-            if j == 0:
-                _prune_block(src, dst, p, outputs=keep)
-            else:
-                mid = w * stage.blocks[j].expand
-                _prune_block(src, dst, p, inputs=keep, hidden=_top(channel_importance(src, p), mid), outputs=keep)
-        _narrow_consumer(src, dst, parent, i + 1, consumer, keep)
+        _narrow_chain(parent, site[0], site[0], site[1], src, dst)
 
 
 class NarrowStem(_StemWidth):
@@ -438,14 +495,36 @@ class NarrowStem(_StemWidth):
     wider = False
 
     def transfer(self, parent, site, src, dst):
-        consumer = block_prefix(0, 0)
-        keep = _top(_bn_scale(src, "stem.1") * _consumer_weight(src, consumer), site[0])
-        copy_mapped(src, dst, skip=("stem.", consumer))
-        dst["stem.0.weight"] = src["stem.0.weight"][keep].clone()
-        for name in _bn("stem.1"):
-            dst[name] = src[name][keep].clone()
-        dst["stem.1.num_batches_tracked"] = src["stem.1.num_batches_tracked"].clone()
-        _narrow_consumer(src, dst, parent, 0, consumer, keep)
+        _narrow_chain(parent, -1, -1, site[0], src, dst)
+
+
+class NarrowChain(_ChainWidth):
+    """Narrow a residual chain together, the approximate inverse of :class:`WidenChain`: the
+    channels are scored as in :class:`NarrowStage`, summed over every member's producers, and
+    the same channels are kept in all of them. Site ``(first, last, new_width)``."""
+
+    name = "narrow_chain"
+    function_preserving = False
+    wider = False
+
+    def transfer(self, parent, site, src, dst):
+        _narrow_chain(parent, *site, src, dst)
+
+
+def _narrow_chain(parent: Genome, first: int, last: int, width: int, src: StateDict, dst: StateDict) -> None:
+    """Keep the ``width`` most important output channels of members ``first..last`` (``-1`` the
+    stem) in every one of them; blocks whose input narrows also lose hidden channels."""
+    prefixes, consumer = _chain_layout(parent, first, last)
+    producers = [p + "project_bn" for p in prefixes.values()] + (["stem.1"] if first < 0 else [])
+    keep = _top(sum(_bn_scale(src, bn) for bn in producers) * _consumer_weight(src, consumer), width)
+    _copy_chain_rest(src, dst, first, prefixes, consumer, keep)
+    for (i, j), p in prefixes.items():
+        if j > 0 or i > first:
+            mid = width * parent.stages[i].blocks[j].expand
+            _prune_block(src, dst, p, inputs=keep, hidden=_top(channel_importance(src, p), mid), outputs=keep)
+        else:
+            _prune_block(src, dst, p, outputs=keep)
+    _narrow_consumer(src, dst, parent, last + 1, consumer, keep)
 
 
 class SwapActivation(Morphism):
@@ -512,7 +591,7 @@ def _bn(name: str) -> tuple[str, ...]:
 
 
 FUNCTION_PRESERVING: tuple[Morphism, ...] = (InsertBlock(), WidenExpand(), GrowKernel(), AddSqueezeExcite(),
-                                              WidenStage(), WidenStem())
+                                              WidenStage(), WidenStem(), WidenChain())
 APPROXIMATE: tuple[Morphism, ...] = (RemoveBlock(), PruneExpand(), ShrinkKernel(), RemoveSqueezeExcite(),
-                                      NarrowStage(), NarrowStem(), SwapActivation())
+                                      NarrowStage(), NarrowStem(), NarrowChain(), SwapActivation())
 MORPHISMS: tuple[Morphism, ...] = FUNCTION_PRESERVING + APPROXIMATE

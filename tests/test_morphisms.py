@@ -18,13 +18,13 @@ from evonas.mobilenet.distill import distill, kd_loss
 SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
 INPUT = (1, 8, 8)
 CLASSES = 10
-CASES_PER_OPERATOR = 50  # x 6 function-preserving operators = 300 cases
+CASES_PER_OPERATOR = 50  # x 7 function-preserving operators = 350 cases
 
 
 # In the small-input space most wider (or narrower) stems would add or remove the first block's
 # residual connection (stem and stage 0 share the widths 4, 8, 16), so widen_stem and narrow_stem
-# rarely apply there; they are checked in the 224x224 space's widths (stage 0 of 16 or 24
-# channels), on small inputs.
+# rarely apply there (widen_chain and narrow_chain change both together); they are checked in the
+# 224x224 space's widths (stage 0 of 16 or 24 channels), on small inputs.
 SPACE_224 = MobileNetSpace(SpaceConfig.for_resolution(224))
 
 
@@ -71,7 +71,7 @@ def with_realistic_logits(model: MobileNetLike, x: torch.Tensor) -> MobileNetLik
 @pytest.mark.parametrize("op", FUNCTION_PRESERVING, ids=lambda op: op.name)
 def test_function_preserving_operators_keep_the_output(op):
     """Eval-mode logits of child and parent agree to 1e-5 relative to the logits' scale, over
-    CASES_PER_OPERATOR random (genome, site) cases per operator (300 in all)."""
+    CASES_PER_OPERATOR random (genome, site) cases per operator (350 in all)."""
     rng = np.random.default_rng(zlib.crc32(op.name.encode()))  # str hash() varies per process
     gen = torch.Generator().manual_seed(7)
     space, shape = _space_for(op)
@@ -129,9 +129,10 @@ def test_operators_do_not_apply_where_they_cannot():
     c = SPACE.config
     smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths))
     names = {op.name for op in MORPHISMS if op.applies(smallest, SPACE)}
-    # minimal depth, kernel, expand and no SE: nothing can shrink; every wider stem would
-    # remove the first block's residual connection
-    assert names == {"insert_block", "widen_expand", "grow_kernel", "add_se", "widen_stage", "swap_activation"}
+    # minimal depth, kernel, expand and no SE: nothing can shrink; a wider stem alone would
+    # remove the first block's residual connection, so it widens only jointly with stage 0
+    assert names == {"insert_block", "widen_expand", "grow_kernel", "add_se", "widen_stage", "widen_chain",
+                     "swap_activation"}
     for op in MORPHISMS:
         if op.name not in names:
             assert op.apply(smallest, {}, np.random.default_rng(0), SPACE) is None
@@ -166,6 +167,65 @@ def test_widen_stage_reaches_every_wider_choice_but_keeps_residuals():
     # first block's residual connection only where the stem is neither width, which each wider
     # choice has (4 -> 8 under a 16 stem, 4 -> 16 under an 8 stem, 8 -> 16 under a 4 stem)
     assert seen == wider
+
+
+def test_widen_chain_widens_the_stem_and_stage_0_together_from_the_narrowest_start():
+    """The stem and stage 0 at the same width, joined by stage 0's residual first block, cannot
+    widen alone (that would drop the residual); widen_chain widens both, keeping it."""
+    from morphisms.operators import WidenChain, WidenStage, WidenStem, _same_residuals
+
+    c = SPACE.config
+    smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths))
+    assert smallest.stem == smallest.stages[0].width
+    assert not WidenStem().sites(smallest, SPACE)
+    assert not [site for site in WidenStage().sites(smallest, SPACE) if site[0] == 0]
+    wider = sorted(w for w in set(c.stem_widths) & set(c.stage_widths[0]) if w > smallest.stem)
+    assert WidenChain().sites(smallest, SPACE) == [(-1, 0, w) for w in wider]
+    child = WidenChain().child(smallest, (-1, 0, wider[0]))
+    assert child.stem == child.stages[0].width == wider[0] and child.stages[1:] == smallest.stages[1:]
+    rng = np.random.default_rng(6)
+    for _ in range(40):  # every site of random genomes: a linked chain, a shared choice, same residuals
+        g = SPACE.sample(rng)
+        for first, last, w in WidenChain().sites(g, SPACE):
+            assert all(SPACE.config.strides[i] == 1 for i in range(first + 1, last + 1))
+            assert _same_residuals(g, WidenChain().child(g, (first, last, w)), SPACE)
+
+
+def test_narrow_chain_keeps_the_same_channels_in_every_member():
+    """Output channels that neither the stem nor stage 0 produce (BatchNorm scale and shift 0)
+    are the ones narrow_chain drops from both, and the blocks that lose inputs drop only dead
+    hidden channels, so the child computes the parent's function exactly."""
+    from morphisms.operators import NarrowChain
+
+    c = SPACE.config
+    wide = max(set(c.stem_widths) & set(c.stage_widths[0]))
+    narrow = min(c.stem_widths)
+    stages = (Stage(wide, "hs", False, (Block(3, 3),)),) + tuple(
+        Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths[1:])
+    genome = Genome(wide, stages)
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(6, *INPUT, generator=gen)
+    parent = with_realistic_logits(trained_looking(genome, gen), x)
+    dead = torch.randperm(wide, generator=gen)[: wide - narrow]
+    with torch.no_grad():
+        for bn in (parent.stem[1], parent.stages[0][0].project_bn):
+            bn.weight[dead], bn.bias[dead] = 0, 0
+        for block in (parent.stages[0][0], parent.stages[1][0]):  # their inputs narrow
+            hidden = block.dw_bn.num_features
+            gone = torch.randperm(hidden, generator=gen)[: hidden - hidden * narrow // wide]
+            block.dw_bn.weight[gone], block.dw_bn.bias[gone] = 0, 0
+    site = (-1, 0, narrow)
+    assert site in NarrowChain().sites(genome, SPACE)
+    child_genome = NarrowChain().child(genome, site)
+    assert child_genome.stem == child_genome.stages[0].width == narrow
+    state = MorphismPlan(genome, MorphismStep(NarrowChain(), site), parent.state_dict()).child_weights(c, gen)
+    kept = torch.tensor(sorted(set(range(wide)) - set(dead.tolist())))
+    assert torch.equal(state["stem.0.weight"], parent.state_dict()["stem.0.weight"][kept])
+    assert torch.equal(state["stages.0.0.project_bn.weight"], parent.state_dict()["stages.0.0.project_bn.weight"][kept])
+    with torch.no_grad():
+        expected = parent(x)
+        diff = (child_model(child_genome, state)(x) - expected).abs().max() / expected.abs().max()
+    assert diff.item() <= 1e-5
 
 
 def test_insert_block_skips_positions_that_change_shape():
