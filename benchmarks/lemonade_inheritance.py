@@ -153,24 +153,30 @@ def main() -> None:
     p.add_argument("--n-init", type=int, default=4)
     p.add_argument("--n-pc", type=int, default=8)
     p.add_argument("--n-ac", type=int, default=2)
-    p.add_argument("--seeds", type=int, default=5, help="independent pairs of runs, seeds 0..K-1")
+    p.add_argument("--seeds", type=int, default=5, help="independent pairs of runs, seeds S..S+K-1")
+    p.add_argument("--first-seed", type=int, default=0, help="S, the first seed (results of S > 0 are written "
+                   "to lemonade_inheritance_seeds<S>-<S+K-1>.json/.png)")
     p.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each (no timing is involved)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        per_seed = list(pool.map(partial(compare, args), range(args.seeds)))
+        per_seed = list(pool.map(partial(compare, args), range(args.first_seed, args.first_seed + args.seeds)))
     fractions = [r["fraction_of_scratch_epochs"] for r in per_seed]
     reached = [f for f in fractions if f is not None]
     results = {
-        "settings": vars(args), "per_seed": per_seed, "fractions": fractions,
+        # training's float rounding, and so each search's path, depends on the CPU's kernels
+        "settings": {**vars(args), "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+        "per_seed": per_seed, "fractions": fractions,
         "median_fraction_of_scratch_epochs": float(np.median([np.inf if f is None else f for f in fractions])),
         "seeds_reaching_scratch_hv": len(reached),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "lemonade_inheritance.json").write_text(json.dumps(results, indent=2))
-    plot(results, out / "lemonade_inheritance.png")
+    stem = "lemonade_inheritance" + (f"_seeds{args.first_seed}-{args.first_seed + args.seeds - 1}"
+                                     if args.first_seed else "")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / f"{stem}.png")
     summary = [{k: v for k, v in r.items() if k != "runs"} for r in per_seed]
     print(json.dumps({"per_seed": summary, "fractions": fractions,
                       "median_fraction_of_scratch_epochs": results["median_fraction_of_scratch_epochs"]}, indent=2))
