@@ -16,7 +16,9 @@ its median.
 A child needs little training: it starts where its parent's training ended, and its lineage's
 epochs accumulate. At 0.5 fine-tune epochs per child (seed 0) the inheritance run reached the
 scratch run's hypervolume after 0.36 of its epochs; at 0.25, after 0.16. With the defaults below,
-seeds 0-4 need 0.49, 0.23, 0.22, 0.22 and 0.30 (median 0.23; about 25 minutes with --jobs 2).
+seeds 0-4 need 0.49, 0.23, 0.22, 0.22 and 0.30 on an AVX2 CPU (median 0.23), and 0.16, 0.21,
+0.36, 0.36 and 0.34 on an AVX-512 one (median 0.34; training rounds differently, so each search
+takes another path); about 15-25 minutes with --jobs 2.
 
     python benchmarks/lemonade_inheritance.py --seeds 5 --jobs 2 --out benchmarks/results
 """
