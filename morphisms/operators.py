@@ -21,7 +21,7 @@ from typing import ClassVar
 import torch
 
 from evonas.mobilenet.builder import make_divisible
-from evonas.mobilenet.space import Block, Genome, MobileNetSpace
+from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig
 from morphisms.base import (Morphism, StateDict, block_in_channels, block_prefix, copy_mapped,
                             is_identity_shaped, with_block, with_stage)
 
@@ -190,12 +190,11 @@ class _ChainWidth(Morphism):
     def sites(self, genome, space):
         c, out = space.config, []
         for first in range(-1, c.num_stages - 1):
-            choices = set(_width_choices(c, first))
+            choices, old = set(_width_choices(c, first)), _width(genome, first)
             for last in range(first + 1, c.num_stages):
                 if not is_identity_shaped(genome, c, last, 0):
                     break
                 choices &= set(_width_choices(c, last))
-                old = _width(genome, first)
                 out += [(first, last, w) for w in sorted(choices) if (w > old if self.wider else w < old)
                         and _same_residuals(genome, self.child(genome, (first, last, w)), space)]
         return out
@@ -209,7 +208,7 @@ class _ChainWidth(Morphism):
         return genome
 
 
-def _width_choices(config, member: int) -> tuple[int, ...]:
+def _width_choices(config: SpaceConfig, member: int) -> tuple[int, ...]:
     return config.stem_widths if member < 0 else config.stage_widths[member]
 
 
