@@ -60,14 +60,16 @@ def make_problem(args, inherit_epochs: float) -> ImageClassification:
     keep = torch.randperm(len(splits.x_train), generator=gen)[:args.train_size]
     splits = replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
     space = MobileNetSpace(BENCH_SPACE)
-    train_cfg = TrainConfig(args.epochs, args.batch_size, args.lr)
+    train_cfg = TrainConfig(args.epochs, args.batch_size, args.lr, finetune_lr_fraction=args.finetune_lr_fraction,
+                            repair_rounds=args.repair_rounds)
     return ImageClassification(splits, space, (accuracy_objective(), flops()), train_cfg, args.seed, inherit_epochs)
 
 
 def run(args, label: str, inherit_epochs: float, evaluations: int) -> dict:
     problem = make_problem(args, inherit_epochs)
     strategy = Lemonade(args.n_pc, args.n_ac, args.n_init, ("params", "flops"))
-    curve = {"epochs": [], "hypervolume": [], "accuracy": [], "flops": [], "operator": [], "inherited": []}
+    curve = {"epochs": [], "hypervolume": [], "accuracy": [], "flops": [], "operator": [], "parent": [],
+             "inherited": []}
     total = [0.0]
 
     def record(search, trial):
@@ -77,8 +79,10 @@ def run(args, label: str, inherit_epochs: float, evaluations: int) -> dict:
         curve["accuracy"].append(trial.metrics.get("accuracy"))
         curve["flops"].append(trial.metrics.get("flops"))
         curve["operator"].append(trial.operator)
+        curve["parent"].append(trial.parent_id)
         curve["inherited"].append(trial.metrics.get("inherited"))
-        print(f"[{label} s{args.seed}] {len(curve['epochs']):3d} {trial.operator:14s} acc={trial.metrics.get('accuracy', float('nan')):.4f} "
+        print(f"[{label} s{args.seed}] {len(curve['epochs']):3d} {trial.operator:14s} parent={trial.parent_id} "
+              f"acc={trial.metrics.get('accuracy', float('nan')):.4f} "
               f"epochs={total[0]:6.2f} hv={curve['hypervolume'][-1]:.4f}", flush=True)
 
     t0 = time.perf_counter()
@@ -147,6 +151,11 @@ def main() -> None:
                    help="candidates of the inheritance run (116: half the scratch run's epochs in all)")
     p.add_argument("--epochs", type=float, default=2.0, help="epochs of a candidate trained from scratch")
     p.add_argument("--inherit-epochs", type=float, default=0.25, help="fine-tune epochs of an inheriting child")
+    p.add_argument("--finetune-lr-fraction", type=float, default=None,
+                   help="fixed starting learning rate of a child's fine-tune, as a fraction of --lr (default: "
+                   "scaled by the child's starting loss; 0.1 was the fixed default before)")
+    p.add_argument("--repair-rounds", type=int, default=TrainConfig.repair_rounds,
+                   help="most rounds of --inherit-epochs an approximate child's repair may take")
     p.add_argument("--train-size", type=int, default=2000, help="training images kept after the split")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--batch-size", type=int, default=32)

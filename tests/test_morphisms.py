@@ -10,10 +10,10 @@ import torch
 
 from evonas.mobilenet.builder import MobileNetLike, build
 from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
-from evonas.mobilenet.training import TrainConfig, train
+from evonas.mobilenet.training import TrainConfig, accuracy, finetune_fraction, loss_scaled_fraction, train
 from morphisms import APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, MorphismPlan, MorphismStep
 from morphisms.operators import PruneExpand, channel_importance
-from evonas.mobilenet.distill import distill, kd_loss
+from evonas.mobilenet.distill import distill, kd_loss, repair
 
 SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
 INPUT = (1, 8, 8)
@@ -295,12 +295,15 @@ def test_swap_activation_flips_one_stage_and_keeps_every_weight():
         assert all(torch.equal(weights[k], v) for k, v in state.items())
 
 
-def test_distill_pulls_a_student_towards_its_teacher():
+def _digits(n: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = torch.tensor(digits.images[:600] / 16.0, dtype=torch.float32)[:, None]
-    y = torch.tensor(digits.target[:600])
+    return torch.tensor(digits.images[:n] / 16.0, dtype=torch.float32)[:, None], torch.tensor(digits.target[:n])
+
+
+def test_distill_pulls_a_student_towards_its_teacher():
+    x, y = _digits()
     gen = torch.Generator().manual_seed(5)
     genome = Genome(8, tuple(Stage(w[0], "hs", False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
     teacher = train(build(genome, SPACE.config, INPUT, CLASSES, gen), x, y, TrainConfig(batch_size=32), gen, 3)
@@ -314,3 +317,43 @@ def test_distill_pulls_a_student_towards_its_teacher():
     before = gap()
     distill(student, teacher, x, y, TrainConfig(batch_size=32), gen, epochs=3, alpha=1.0, finetune=False)  # a fresh student
     assert gap() < 0.5 * before
+
+
+def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
+    x, y = _digits()
+    config = TrainConfig(batch_size=32, lr=3e-2)
+    genome = Genome(8, tuple(Stage(w[0], "hs", False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
+    fresh = build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(1))
+    trained = train(build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(1)), x, y, config,
+                    torch.Generator().manual_seed(2), 3)
+    at_chance, learned = (loss_scaled_fraction(m, x, y, config) for m in (fresh, trained))
+    assert at_chance > 0.9 and learned < 0.25 and 0 <= learned
+    assert finetune_fraction(fresh, x, y, TrainConfig(finetune_lr_fraction=0.1)) == 0.1  # a fixed fraction wins
+
+    # a network far from trained moves further than a fixed small fraction lets it; a trained one keeps its accuracy
+    def finetuned(model: torch.nn.Module, fraction: float | None) -> float:
+        copy = build(genome, SPACE.config, INPUT, CLASSES)
+        copy.load_state_dict(model.state_dict())
+        train(copy, x, y, TrainConfig(batch_size=32, lr=3e-2, finetune_lr_fraction=fraction),
+              torch.Generator().manual_seed(3), 1, finetune=True)
+        return accuracy(copy, x, y)
+
+    assert finetuned(fresh, None) > finetuned(fresh, 0.1) + 0.1
+    assert finetuned(trained, None) >= accuracy(trained, x, y) - 0.02
+
+
+def test_repair_takes_more_rounds_only_while_the_child_is_worse_than_its_parent():
+    x, y = _digits()
+    config = TrainConfig(batch_size=32, lr=3e-2, repair_rounds=3)
+    genome = Genome(8, tuple(Stage(w[0], "hs", False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
+    teacher = train(build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(1)), x, y, config,
+                    torch.Generator().manual_seed(2), 3)
+
+    def rounds(student: torch.nn.Module, cfg: TrainConfig = config) -> float:
+        return repair(student, teacher, x, y, cfg, torch.Generator().manual_seed(3), 0.25) / 0.25
+
+    copy = build(genome, SPACE.config, INPUT, CLASSES)
+    copy.load_state_dict(teacher.state_dict())
+    assert rounds(copy) == 1  # as good as its parent after the first round
+    assert rounds(build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(4))) == 3  # at chance: all
+    assert rounds(build(genome, SPACE.config, INPUT, CLASSES), TrainConfig(batch_size=32, lr=3e-2)) == 1  # the default

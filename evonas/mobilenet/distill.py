@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evonas.core import gate
-from evonas.mobilenet.training import TrainConfig, check_device, fit
+from evonas.mobilenet.training import TrainConfig, check_device, finetune_fraction, fit, loss_sample
 
 
 @torch.no_grad()
@@ -48,4 +48,24 @@ def distill(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Te
     def loss(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return kd_loss(logits, soft_targets[idx].to(device), y[idx].to(device), temperature, alpha)
 
-    return fit(student, x, loss, config, generator, epochs, finetune)
+    return fit(student, x, loss, config, generator, epochs,
+               finetune_fraction(student, x, y, config) if finetune else None)
+
+
+def repair(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+           generator: torch.Generator, epochs: float) -> float:
+    """Repair an approximate child ``student`` of ``teacher`` by distillation, in rounds of ``epochs``.
+
+    After each round the student's eval-mode cross-entropy on the loss sample of ``x``
+    (:func:`~evonas.mobilenet.training.loss_sample`) is compared with its teacher's; the repair
+    stops once it is no higher, or after ``config.repair_rounds`` rounds. Returns the epochs trained.
+    """
+    index = loss_sample(x)
+    target = F.cross_entropy(teacher_logits(teacher, x[index], config.device), y[index]).item()
+    for rounds in range(1, config.repair_rounds + 1):
+        distill(student, teacher, x, y, config, generator, epochs)
+        if rounds == config.repair_rounds:
+            break
+        if F.cross_entropy(teacher_logits(student, x[index], config.device), y[index]).item() <= target:
+            break
+    return rounds * epochs

@@ -17,7 +17,7 @@ from evonas.core.problem import Evaluation, Problem, Proposal, WeightTransfer
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.costs import count_flops, count_params
 from evonas.mobilenet.data import Dataset
-from evonas.mobilenet.distill import distill
+from evonas.mobilenet.distill import repair
 from evonas.mobilenet.space import Genome, MobileNetSpace
 from evonas.mobilenet.training import TrainConfig, accuracy, train
 
@@ -246,7 +246,7 @@ class ImageClassification(Problem):
         else:
             teacher = self.build(payload.parent_genome)
             teacher.load_state_dict(payload.parent_weights)
-            distill(model, teacher, s.x_train, s.y_train, self.train_config, gen, self.inherit_epochs)
+            return repair(model, teacher, s.x_train, s.y_train, self.train_config, gen, self.inherit_epochs), True
         return self.inherit_epochs, True
 
     # -- training-free metrics, bounds and constraint checks ---------------------------------

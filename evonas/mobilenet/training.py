@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,9 +18,12 @@ class TrainConfig:
     """How candidates are trained: AdamW, no augmentation.
 
     From scratch the learning rate follows a one-cycle schedule peaking at ``lr``. A
-    fine-tune of inherited weights (Lamarckian children) starts at ``lr *
-    finetune_lr_fraction`` and decays by a cosine with no warm-up: warming up to the
-    from-scratch peak would throw away much of what the parent learned.
+    fine-tune of inherited weights (Lamarckian children) starts at a fraction of ``lr`` and
+    decays by a cosine with no warm-up: warming up to the from-scratch peak would throw away
+    much of what the parent learned. The fraction is ``finetune_lr_fraction`` when given, else
+    the child's starting loss relative to chance (:func:`loss_scaled_fraction`): a child that
+    computes its parent's well-trained function moves little, one an approximate morphism
+    damaged (or of a lineage that never trained well) moves further.
 
     Attributes:
         epochs: passes over the training split (the fidelity).
@@ -27,7 +31,11 @@ class TrainConfig:
         lr: peak learning rate.
         weight_decay: AdamW weight decay.
         device: 'cpu' or 'cuda'.
-        finetune_lr_fraction: starting learning rate of a fine-tune, as a fraction of ``lr``.
+        finetune_lr_fraction: starting learning rate of a fine-tune, as a fraction of ``lr``;
+            None scales it by the starting loss (:func:`loss_scaled_fraction`).
+        repair_rounds: most rounds of the fine-tune budget an approximate child's repair may take;
+            it stops after the first round that brings the child's training loss back to its parent's
+            (see :func:`evonas.mobilenet.distill.repair`).
     """
 
     epochs: float = 3
@@ -35,7 +43,8 @@ class TrainConfig:
     lr: float = 5e-3
     weight_decay: float = 1e-4
     device: str = "cpu"
-    finetune_lr_fraction: float = 0.1
+    finetune_lr_fraction: float | None = None
+    repair_rounds: int = 1
 
 
 def check_device(device: str) -> torch.device:
@@ -61,18 +70,65 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
     device = check_device(config.device)
     loss_fn = nn.CrossEntropyLoss()
     return fit(model, x, lambda logits, idx: loss_fn(logits, y[idx].to(device)), config, generator,
-               config.epochs if epochs is None else epochs, finetune)
+               config.epochs if epochs is None else epochs,
+               finetune_fraction(model, x, y, config) if finetune else None)
+
+
+def finetune_fraction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> float:
+    """The starting learning rate of a fine-tune of ``model`` on ``x``/``y``, as a fraction of ``config.lr``."""
+    if config.finetune_lr_fraction is not None:
+        return config.finetune_lr_fraction
+    return loss_scaled_fraction(model, x, y, config)
+
+
+LOSS_SAMPLES = 512
+"""Training images on which :func:`loss_scaled_fraction` measures a child's starting loss."""
+
+
+def loss_sample(x: torch.Tensor) -> torch.Tensor:
+    """Indices of the up to :data:`LOSS_SAMPLES` evenly spaced rows of ``x`` a starting loss is measured on."""
+    return torch.linspace(0, len(x) - 1, min(len(x), LOSS_SAMPLES)).round().long()
+
+
+@torch.no_grad()
+def loss_scaled_fraction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> float:
+    """``model``'s cross-entropy on up to :data:`LOSS_SAMPLES` evenly spaced training images, divided
+    by chance-level loss ``ln(classes)`` and clipped to [0, 1].
+
+    A network at chance restarts at the full learning rate, a well-trained one at a small fraction
+    (about 0.1 at 93% accuracy). The loss is measured in train mode, with batch statistics, as
+    training will see it: an inherited network's running BatchNorm statistics belong to its
+    parent (:func:`fit` re-estimates them at the end, overwriting what this pass updated).
+    """
+    device = check_device(config.device)
+    model.to(device, memory_format=torch.channels_last).train()
+    index = loss_sample(x)
+    total, count, classes = 0.0, 0, 0
+    for start in range(0, len(index), config.batch_size):
+        idx = index[start:start + config.batch_size]
+        if len(idx) < 2:  # BatchNorm in train mode needs more than one sample
+            continue
+        with gate.computing():
+            logits = model(x[idx].to(device, memory_format=torch.channels_last))
+        total += float(nn.functional.cross_entropy(logits, y[idx].to(device), reduction="sum"))
+        count, classes = count + len(idx), logits.shape[1]
+    return min(1.0, total / count / math.log(classes)) if count and classes > 1 else 1.0
 
 
 def fit(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, generator: torch.Generator,
-        epochs: float, finetune: bool = False) -> nn.Module:
-    """The training loop shared by :func:`train` and distillation: ``loss(logits, batch_indices)``."""
+        epochs: float, finetune_fraction: float | None = None) -> nn.Module:
+    """The training loop shared by :func:`train` and distillation: ``loss(logits, batch_indices)``.
+
+    ``finetune_fraction`` None trains from scratch (one-cycle to ``config.lr``); a fraction
+    fine-tunes, starting at ``config.lr`` times it and decaying by a cosine.
+    """
     device = check_device(config.device)
     n = len(x)
     total_steps = max(1, round(epochs * max(1, -(-n // config.batch_size))))
     # channels-last lets oneDNN pick much faster depthwise kernels on CPU (about 3x here)
     model.to(device, memory_format=torch.channels_last).train()
-    lr = config.lr * config.finetune_lr_fraction if finetune else config.lr
+    finetune = finetune_fraction is not None
+    lr = config.lr * finetune_fraction if finetune else config.lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps) if finetune
                 else torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total_steps))
