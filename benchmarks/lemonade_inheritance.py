@@ -14,11 +14,12 @@ needed to reach the scratch run's final hypervolume (target: at most 1/3), per s
 its median.
 
 A child needs little training: it starts where its parent's training ended, and its lineage's
-epochs accumulate. At 0.5 fine-tune epochs per child (seed 0) the inheritance run reached the
-scratch run's hypervolume after 0.36 of its epochs; at 0.25, after 0.16. With the defaults below,
-seeds 0-4 need 0.49, 0.23, 0.22, 0.22 and 0.30 on an AVX2 CPU (median 0.23), and 0.16, 0.21,
-0.36, 0.36 and 0.34 on an AVX-512 one (median 0.34; training rounds differently, so each search
-takes another path); about 15-25 minutes with --jobs 2.
+epochs accumulate. Each fine-tune starts at a learning rate scaled by the child's starting loss
+(the default; ``--finetune-lr-fraction 0.1`` restores the fixed fraction used before). On 2 cores
+of an AMD EPYC (AVX-512), seeds 0-4 need 0.385, never, 0.257, 0.184 and 0.240 of the scratch
+epochs (median 0.257), against 0.434, never, 0.358, 0.316 and 0.389 (median 0.389) with the fixed
+fraction; seeds 5-9 (``--first-seed 5``) 0.198, never, 0.309, 0.167 and never. About 15-25
+minutes with --jobs 2. Other CPUs round training differently, so each search takes another path.
 
     python benchmarks/lemonade_inheritance.py --seeds 5 --jobs 2 --out benchmarks/results
 """
