@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from evonas.core.errors import UserError
 from evonas.mobilenet.builder import MobileNetLike, build
 from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
 from evonas.mobilenet.training import TrainConfig, accuracy, finetune_fraction, loss_scaled_fraction, train
@@ -357,3 +358,9 @@ def test_repair_takes_more_rounds_only_while_the_child_is_worse_than_its_parent(
     assert rounds(copy) == 1  # as good as its parent after the first round
     assert rounds(build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(4))) == 3  # at chance: all
     assert rounds(build(genome, SPACE.config, INPUT, CLASSES), TrainConfig(batch_size=32, lr=3e-2)) == 1  # the default
+
+
+@pytest.mark.parametrize("bad", [{"repair_rounds": 0}, {"finetune_lr_fraction": 0.0}, {"finetune_lr_fraction": 1.5}])
+def test_train_config_refuses_impossible_fine_tune_settings(bad):
+    with pytest.raises(UserError, match=next(iter(bad))):
+        TrainConfig(**bad)

@@ -167,7 +167,8 @@ def check_options(plugin: Callable, given: dict[str, Any]) -> None:
     unknown = sorted(set(given) - known)
     if unknown:
         name = getattr(plugin, "__qualname__", str(plugin))
-        raise UserError(f"{name} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(known)) or 'none'}")
+        raise UserError(f"{name} has no option {', '.join(map(repr, unknown))}; "  # repr: a name may hold a newline
+                        f"it takes: {', '.join(sorted(known)) or 'none'}")
     for option in options_of(plugin):
         if option.name in given:
             check_value(option, given[option.name])

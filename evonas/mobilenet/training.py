@@ -46,6 +46,12 @@ class TrainConfig:
     finetune_lr_fraction: float | None = None
     repair_rounds: int = 1
 
+    def __post_init__(self) -> None:
+        if self.finetune_lr_fraction is not None and not 0 < self.finetune_lr_fraction <= 1:
+            raise UserError(f"finetune_lr_fraction must be in (0, 1] or None, got {self.finetune_lr_fraction}")
+        if self.repair_rounds < 1:
+            raise UserError(f"repair_rounds must be at least 1, got {self.repair_rounds}")
+
 
 def check_device(device: str) -> torch.device:
     """Resolve ``device`` or raise a clear :class:`UserError`."""
@@ -116,10 +122,10 @@ def loss_scaled_fraction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, con
 
 
 def fit(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, generator: torch.Generator,
-        epochs: float, finetune_fraction: float | None = None) -> nn.Module:
+        epochs: float, start_fraction: float | None = None) -> nn.Module:
     """The training loop shared by :func:`train` and distillation: ``loss(logits, batch_indices)``.
 
-    ``finetune_fraction`` None trains from scratch (one-cycle to ``config.lr``); a fraction
+    ``start_fraction`` None trains from scratch (one-cycle to ``config.lr``); a fraction
     fine-tunes, starting at ``config.lr`` times it and decaying by a cosine.
     """
     device = check_device(config.device)
@@ -127,8 +133,8 @@ def fit(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, gene
     total_steps = max(1, round(epochs * max(1, -(-n // config.batch_size))))
     # channels-last lets oneDNN pick much faster depthwise kernels on CPU (about 3x here)
     model.to(device, memory_format=torch.channels_last).train()
-    finetune = finetune_fraction is not None
-    lr = config.lr * finetune_fraction if finetune else config.lr
+    finetune = start_fraction is not None
+    lr = config.lr * start_fraction if finetune else config.lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps) if finetune
                 else torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total_steps))
