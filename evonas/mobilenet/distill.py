@@ -42,8 +42,15 @@ def distill(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Te
     schedule of :func:`evonas.mobilenet.training.train` (see :class:`~evonas.mobilenet.training.TrainConfig`);
     returns the student.
     """
+    return _distill_towards(student, teacher_logits(teacher, x, config.device), x, y, config, generator, epochs,
+                            temperature, alpha, finetune)
+
+
+def _distill_towards(student: nn.Module, soft_targets: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                     config: TrainConfig, generator: torch.Generator, epochs: float, temperature: float = 2.0,
+                     alpha: float = 0.7, finetune: bool = True) -> nn.Module:
+    """:func:`distill` towards logits ``soft_targets`` (one row per row of ``x``) already computed."""
     device = check_device(config.device)
-    soft_targets = teacher_logits(teacher, x, config.device)
 
     def loss(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return kd_loss(logits, soft_targets[idx].to(device), y[idx].to(device), temperature, alpha)
@@ -56,16 +63,18 @@ def repair(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Ten
            generator: torch.Generator, epochs: float) -> float:
     """Repair an approximate child ``student`` of ``teacher`` by distillation, in rounds of ``epochs``.
 
-    After each round the student's eval-mode cross-entropy on the loss sample of ``x``
-    (:func:`~evonas.mobilenet.training.loss_sample`) is compared with its teacher's; the repair
-    stops once it is no higher, or after ``config.repair_rounds`` rounds. Returns the epochs trained.
+    After each round but the last the student's eval-mode cross-entropy on the loss sample of
+    ``x`` (:func:`~evonas.mobilenet.training.loss_sample`) is compared with its teacher's; the
+    repair stops once it is no higher, or after ``config.repair_rounds`` rounds. The teacher's
+    logits are computed once for every round. Returns the epochs trained.
     """
+    soft_targets = teacher_logits(teacher, x, config.device)
     index = loss_sample(x)
-    target = F.cross_entropy(teacher_logits(teacher, x[index], config.device), y[index]).item()
     for rounds in range(1, config.repair_rounds + 1):
-        distill(student, teacher, x, y, config, generator, epochs)
+        _distill_towards(student, soft_targets, x, y, config, generator, epochs)
         if rounds == config.repair_rounds:
             break
-        if F.cross_entropy(teacher_logits(student, x[index], config.device), y[index]).item() <= target:
+        student_loss = F.cross_entropy(teacher_logits(student, x[index], config.device), y[index])
+        if student_loss.item() <= F.cross_entropy(soft_targets[index], y[index]).item():
             break
     return rounds * epochs
