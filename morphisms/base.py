@@ -51,6 +51,14 @@ class Morphism(abc.ABC):
     def transfer(self, parent: Genome, site: Any, src: StateDict, dst: StateDict) -> None:
         """Fill ``dst`` (the child's freshly initialised tensors) from the parent's ``src``."""
 
+    def refine(self, parent: Genome, site: Any, model: MobileNetLike, dst: StateDict, inputs: torch.Tensor) -> None:
+        """Fit the transferred child weights ``dst`` closer to the parent network ``model`` on ``inputs``.
+
+        Optional, for approximate operators: a closed-form least-squares correction from the
+        parent's activations on a sample of training images (``model`` is in eval mode and
+        must not change). The default changes nothing.
+        """
+
     def applies(self, genome: Any, space: Any) -> bool:
         """Whether this operator can act on ``genome`` (False outside the MobileNetV3-like space)."""
         return isinstance(space, MobileNetSpace) and isinstance(genome, Genome) and bool(self.sites(genome, space))
@@ -104,8 +112,12 @@ class MorphismStep:
         return self.morphism.child(parent, self.site)
 
     def weights(self, parent: Genome, state_dict: Mapping[str, torch.Tensor], config: SpaceConfig,
-                generator: torch.Generator) -> StateDict:
-        """The child's ``state_dict``: the parent's tensors carried over, new ones from ``generator``."""
+                generator: torch.Generator, inputs: torch.Tensor | None = None) -> StateDict:
+        """The child's ``state_dict``: the parent's tensors carried over, new ones from ``generator``.
+
+        With ``inputs`` (training images), an approximate step also refines the child towards
+        the parent's function on them (:meth:`Morphism.refine`).
+        """
         child = self.genome(parent)
         in_channels = state_dict["stem.0.weight"].shape[1]
         num_classes = state_dict["classifier.weight"].shape[0]
@@ -115,6 +127,10 @@ class MorphismStep:
         src = {k: v.detach() for k, v in state_dict.items()}
         with torch.no_grad():
             self.morphism.transfer(parent, self.site, src, dst)
+            if inputs is not None and not self.function_preserving:
+                model = MobileNetLike(parent, config, in_channels, num_classes)
+                model.load_state_dict(src)
+                self.morphism.refine(parent, self.site, model.eval(), dst, inputs)
         return dst
 
     def __str__(self) -> str:
@@ -141,11 +157,12 @@ class MorphismPlan:
         """Whether the child computes exactly the parent's function (else it needs distillation)."""
         return self.step.function_preserving
 
-    def child_weights(self, config: SpaceConfig, generator: torch.Generator) -> StateDict:
-        """The child's inherited weights (requires :attr:`parent_weights`)."""
+    def child_weights(self, config: SpaceConfig, generator: torch.Generator,
+                      inputs: torch.Tensor | None = None) -> StateDict:
+        """The child's inherited weights (requires :attr:`parent_weights`), refined on ``inputs`` if given."""
         if self.parent_weights is None:
             raise ValueError("this plan carries no parent weights to inherit")
-        return self.step.weights(self.parent_genome, self.parent_weights, config, generator)
+        return self.step.weights(self.parent_genome, self.parent_weights, config, generator, inputs)
 
 
 # -- helpers shared by the operators --------------------------------------------------------

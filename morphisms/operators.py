@@ -19,8 +19,11 @@ from dataclasses import replace
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from evonas.mobilenet.builder import make_divisible
+from evonas.core import gate
+from evonas.mobilenet.builder import MobileNetLike, make_divisible
 from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig
 from morphisms.base import (Morphism, StateDict, block_in_channels, block_prefix, copy_mapped,
                             is_identity_shaped, with_block, with_stage)
@@ -356,7 +359,13 @@ def _same_residuals(parent: Genome, child: Genome, space: MobileNetSpace) -> boo
 # -- approximate (shrinking) ------------------------------------------------------------------
 
 class RemoveBlock(Morphism):
-    """Drop a residual block (x + f(x) becomes x). Site ``(stage, block)``."""
+    """Drop a residual block (x + f(x) becomes x). Site ``(stage, block)``.
+
+    :meth:`refine` keeps the linear part of what the block added: it fits f(x) ~ A x + c by
+    least squares on the parent's activations and folds ``I + A`` into the layer that reads
+    the block's output (the next block's 1x1 expand convolution, whose BatchNorm mean absorbs
+    ``c``, or the classifier, which reads pooled features).
+    """
 
     name = "remove_block"
     function_preserving = False
@@ -374,6 +383,22 @@ class RemoveBlock(Morphism):
     def transfer(self, parent, site, src, dst):
         i, j = site
         copy_mapped(src, dst, lambda si, b: (si, b) if si != i or b < j else (si, b + 1))
+
+    def refine(self, parent, site, model, dst, inputs):
+        i, j = site
+        x, out = module_io(model, model.stages[i][j], inputs)
+        if j + 1 < parent.stages[i].depth or i + 1 < len(parent.stages):
+            # the reader's child position: the removed block's own, or the next stage's first block
+            reader = block_prefix(i, j) if j + 1 < parent.stages[i].depth else block_prefix(i + 1, 0)
+            a, c = linear_fit(_pixels(x), _pixels(out - x))
+            w = dst[reader + "expand_conv.weight"][:, :, 0, 0].double()
+            dst[reader + "expand_conv.weight"] = (w @ (torch.eye(len(a), dtype=a.dtype) + a)).float()[:, :, None, None]
+            dst[reader + "expand_bn.running_mean"] -= (w @ c).float()
+        else:
+            a, c = linear_fit(x.mean(dim=(2, 3)), (out - x).mean(dim=(2, 3)))
+            w = dst["classifier.weight"].double()
+            dst["classifier.weight"] = (w @ (torch.eye(len(a), dtype=a.dtype) + a)).float()
+            dst["classifier.bias"] += (w @ c).float()
 
 
 class PruneExpand(Morphism):
@@ -547,7 +572,12 @@ class SwapActivation(Morphism):
 
 
 class ShrinkKernel(Morphism):
-    """Shrink a depthwise kernel to its centre. Site ``(stage, block, new_kernel)``."""
+    """Shrink a depthwise kernel to its centre. Site ``(stage, block, new_kernel)``.
+
+    :meth:`refine` replaces the plain crop by each channel's least-squares fit of the smaller
+    kernel to the larger one's output on the parent's activations (the dropped outer taps'
+    share is moved to the inner taps their inputs correlate with).
+    """
 
     name = "shrink_kernel"
     function_preserving = False
@@ -567,6 +597,22 @@ class ShrinkKernel(Morphism):
         crop = (old - new) // 2
         dst[key] = src[key][..., crop:crop + new, crop:crop + new].clone()
 
+    def refine(self, parent, site, model, dst, inputs):
+        i, j, new = site
+        conv = model.stages[i][j].dw_conv
+        h, _ = module_io(model, conv, inputs)
+        old, channels = conv.kernel_size[0], conv.in_channels
+        gram = torch.zeros(channels, old * old, old * old, dtype=torch.float64)
+        for chunk in h.split(64):  # patches of the whole sample at once can take gigabytes
+            patches = F.unfold(chunk, old, padding=old // 2, stride=conv.stride).double()
+            patches = patches.view(len(chunk), channels, old * old, -1)
+            gram += torch.einsum("ncpl,ncql->cpq", patches, patches)
+        crop = (old - new) // 2
+        inner = torch.arange(old * old).view(old, old)[crop:crop + new, crop:crop + new].reshape(-1)
+        target = gram[:, inner, :] @ conv.weight.reshape(channels, old * old, 1).double()
+        fitted = ridge_solve(gram[:, inner][:, :, inner], target)
+        dst[block_prefix(i, j) + "dw_conv.weight"] = fitted.view(channels, 1, new, new).float()
+
 
 class RemoveSqueezeExcite(Morphism):
     """Switch squeeze-excite off for a stage (every gate becomes 1). Site ``(stage,)``."""
@@ -583,6 +629,47 @@ class RemoveSqueezeExcite(Morphism):
 
     def transfer(self, parent, site, src, dst):
         copy_mapped(src, dst)
+
+
+# -- least squares on the parent's activations (RemoveBlock.refine, ShrinkKernel.refine) --------
+
+@torch.no_grad()
+def module_io(model: MobileNetLike, module: nn.Module, inputs: torch.Tensor,
+              batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input and output of ``module`` (a part of ``model``, in eval mode) over ``inputs``."""
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    handle = module.register_forward_hook(lambda m, args, out: seen.append((args[0], out)))
+    try:
+        for start in range(0, len(inputs), batch_size):
+            with gate.computing():
+                model(inputs[start:start + batch_size])
+    finally:
+        handle.remove()
+    return torch.cat([a for a, _ in seen]), torch.cat([b for _, b in seen])
+
+
+def ridge_solve(gram: torch.Tensor, rhs: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+    """Solve ``(gram + ridge * mean(diag(gram)) * I) w = rhs``, batched over leading dimensions.
+
+    The small ridge keeps the solve stable where inputs are collinear (dead or duplicated channels).
+    """
+    n = gram.shape[-1]
+    scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-12)[..., None, None]
+    return torch.linalg.solve(gram + ridge * scale * torch.eye(n, dtype=gram.dtype), rhs)
+
+
+def linear_fit(x: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(A, c)`` minimising ``|f - (x A^T + c)|^2`` over the rows of ``x`` (n, d) and ``f`` (n, e), in float64."""
+    x, f = x.double(), f.double()
+    x_mean, f_mean = x.mean(0), f.mean(0)
+    xc, fc = x - x_mean, f - f_mean
+    a = ridge_solve(xc.T @ xc, xc.T @ fc).T
+    return a, f_mean - a @ x_mean
+
+
+def _pixels(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N*H*W, C): every pixel a row."""
+    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
 def _bn(name: str) -> tuple[str, ...]:

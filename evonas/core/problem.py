@@ -88,7 +88,8 @@ class WeightTransfer(Protocol):
     @property
     def function_preserving(self) -> bool: ...
 
-    def child_weights(self, space_config: Any, generator: Any) -> dict: ...
+    def child_weights(self, space_config: Any, generator: Any, inputs: Any = None) -> dict:
+        """The child's weights; ``inputs`` (training images) let an approximate child be fitted to its parent."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from evonas.mobilenet.costs import count_flops, count_params
 from evonas.mobilenet.data import Dataset
 from evonas.mobilenet.distill import repair
 from evonas.mobilenet.space import Genome, MobileNetSpace
-from evonas.mobilenet.training import TrainConfig, accuracy, train
+from evonas.mobilenet.training import TrainConfig, accuracy, loss_sample, train
 
 ACCURACY = "accuracy"
 OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flops"})
@@ -240,7 +240,7 @@ class ImageClassification(Problem):
         if not (isinstance(payload, WeightTransfer) and payload.parent_weights is not None and self.inherit_epochs > 0):
             train(model, s.x_train, s.y_train, self.train_config, gen)
             return self.train_config.epochs, False
-        model.load_state_dict(payload.child_weights(self.space.config, gen))
+        model.load_state_dict(payload.child_weights(self.space.config, gen, s.x_train[loss_sample(s.x_train)]))
         if payload.function_preserving:
             train(model, s.x_train, s.y_train, self.train_config, gen, epochs=self.inherit_epochs, finetune=True)
         else:
