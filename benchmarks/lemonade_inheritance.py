@@ -148,8 +148,9 @@ def main() -> None:
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--evaluations", type=int, default=36, help="candidates of the scratch run")
-    p.add_argument("--inherit-evaluations", type=int, default=116,
-                   help="candidates of the inheritance run (116: half the scratch run's epochs in all)")
+    p.add_argument("--inherit-evaluations", type=int, default=260,
+                   help="candidates of the inheritance run (260: the scratch run's 72 epochs in all, so a seed "
+                   "that never reaches the scratch hypervolume never does with the same training; 116: half)")
     p.add_argument("--epochs", type=float, default=2.0, help="epochs of a candidate trained from scratch")
     p.add_argument("--inherit-epochs", type=float, default=0.25, help="fine-tune epochs of an inheriting child")
     p.add_argument("--finetune-lr-fraction", type=float, default=None,
