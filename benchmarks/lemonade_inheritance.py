@@ -13,13 +13,16 @@ and PNG, and reports the fraction of the scratch run's total epochs the inherita
 needed to reach the scratch run's final hypervolume (target: at most 1/3), per seed and
 its median.
 
-A child needs little training: it starts where its parent's training ended, and its lineage's
-epochs accumulate. Each fine-tune starts at a learning rate scaled by the child's starting loss
-(the default; ``--finetune-lr-fraction 0.1`` restores the fixed fraction used before). On 2 cores
-of an AMD EPYC (AVX-512), seeds 0-4 need 0.385, never, 0.257, 0.184 and 0.240 of the scratch
-epochs (median 0.257), against 0.434, never, 0.358, 0.316 and 0.389 (median 0.389) with the fixed
-fraction; seeds 5-9 (``--first-seed 5``) 0.198, never, 0.309, 0.167 and never. About 15-25
-minutes with --jobs 2. Other CPUs round training differently, so each search takes another path.
+The inheritance run may spend the scratch run's epochs (``--inherit-evaluations`` 260 = 72
+epochs); a search does not depend on its budget, so its first 116 candidates (half the epochs)
+are those of a shorter run. A child needs little training: it starts where its parent's training
+ended, and its lineage's epochs accumulate. Each fine-tune starts at a learning rate scaled by the
+child's starting loss (``--finetune-lr-fraction 0.1`` restores the fixed fraction used before),
+and approximate children are first fitted to their parent by least squares. On 2 cores of an AMD
+EPYC (AVX-512), seeds 0-4 need 0.330, 0.767, 0.264, 0.170 and 0.267 of the scratch epochs (median
+0.267, every seed reaches it); seeds 5-9 (``--first-seed 5``) 0.188, never, 0.326, 0.167 and
+0.354. About 30-40 minutes with --jobs 2. Other CPUs round training differently, so each search
+takes another path.
 
     python benchmarks/lemonade_inheritance.py --seeds 5 --jobs 2 --out benchmarks/results
 """
