@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from evonas.mobilenet.distill import distill
-from evonas.mobilenet.training import accuracy, loss_sample, recalibrate_batchnorm, train
+from evonas.mobilenet.training import accuracy, loss_sample, recalibrate_batchnorm
 from morphisms.base import MorphismStep
 from morphisms.operators import RemoveBlock, ShrinkKernel
 
-from lemonade_inheritance import make_problem
+from lemonade_inheritance import default_problem, trained_parent
 
 
 def scores(problem, genome, weights, parent, epochs: float) -> tuple[float, float]:
@@ -51,18 +51,14 @@ def main() -> None:
     p.add_argument("--out", default=None, help="write the rows (JSON) here")
     args = p.parse_args()
     torch.set_num_threads(1)
-    bench = argparse.Namespace(data=args.data, val_fraction=0.2, seed=args.seed, train_size=2000, epochs=2.0,
-                               batch_size=32, lr=3e-2, finetune_lr_fraction=None, repair_rounds=1)
-    problem = make_problem(bench, args.epochs)
+    problem = default_problem(args.data, args.seed, args.epochs)
     s, space = problem.splits, problem.space
     sample = s.x_train[loss_sample(s.x_train)]
     rng = np.random.default_rng(args.seed)
     rows = []
     for k in range(args.parents):
         genome = space.sample(rng)
-        parent = problem.build(genome, torch.Generator().manual_seed(k))
-        train(parent, s.x_train, s.y_train, problem.train_config, torch.Generator().manual_seed(k), epochs=2.0)
-        parent_accuracy = accuracy(parent, s.x_val, s.y_val)
+        parent, parent_accuracy = trained_parent(problem, genome, k, epochs=2.0)
         for op in (RemoveBlock(), ShrinkKernel()):
             for site in op.sites(genome, space):
                 step = MorphismStep(op, site)

@@ -27,7 +27,7 @@ from evonas.mobilenet.distill import distill
 from evonas.mobilenet.training import accuracy, loss_scaled_fraction, train
 from morphisms.operators import MORPHISMS
 
-from lemonade_inheritance import make_problem
+from lemonade_inheritance import default_problem, trained_parent
 
 
 def finetuned(problem, step, parent, weights, config, epochs: float) -> float:
@@ -53,17 +53,13 @@ def main() -> None:
     p.add_argument("--out", default=None, help="write the rows (JSON) here")
     args = p.parse_args()
     torch.set_num_threads(1)
-    bench = argparse.Namespace(data=args.data, val_fraction=0.2, seed=args.seed, train_size=2000, epochs=2.0,
-                               batch_size=32, lr=3e-2, finetune_lr_fraction=None, repair_rounds=1)
-    problem = make_problem(bench, args.epochs)
+    problem = default_problem(args.data, args.seed, args.epochs)
     s, space, config = problem.splits, problem.space, problem.train_config
     rng = np.random.default_rng(args.seed)
     parents = []
     for k in range(args.parents):
         genome = space.sample(rng)
-        model = problem.build(genome, torch.Generator().manual_seed(k))
-        train(model, s.x_train, s.y_train, config, torch.Generator().manual_seed(k), epochs=args.parent_epochs)
-        parents.append((genome, model, accuracy(model, s.x_val, s.y_val)))
+        parents.append((genome, *trained_parent(problem, genome, k, args.parent_epochs)))
     rows = []
     for op in MORPHISMS:
         for parent in parents:

@@ -47,7 +47,7 @@ from evonas.mobilenet.data import load_dataset
 from evonas.engine.driver import MaxEvaluations, Search
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
-from evonas.mobilenet.training import TrainConfig
+from evonas.mobilenet.training import TrainConfig, accuracy, train
 from hardware.objectives import flops
 from populations.lemonade import Lemonade
 
@@ -146,7 +146,8 @@ def compare(args, seed: int) -> dict:
     }
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """This benchmark's options; their defaults are the setting the per-child benchmarks reuse."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
     p.add_argument("--out", default="benchmarks/results")
@@ -173,7 +174,25 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0, help="S, the first seed (results of S > 0 are written "
                    "to lemonade_inheritance_seeds<S>-<S+K-1>.json/.png)")
     p.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each (no timing is involved)")
-    args = p.parse_args()
+    return p
+
+
+def default_problem(data: str, seed: int, inherit_epochs: float) -> ImageClassification:
+    """The problem of one seed with this benchmark's default settings (its split, space and training)."""
+    args = parser().parse_args(["--data", data])
+    return make_problem(argparse.Namespace(**{**vars(args), "seed": seed}), inherit_epochs)
+
+
+def trained_parent(problem: ImageClassification, genome, k: int, epochs: float) -> tuple[torch.nn.Module, float]:
+    """``genome`` built and trained from scratch for ``epochs`` with generators seeded ``k``, and its accuracy."""
+    s = problem.splits
+    model = problem.build(genome, torch.Generator().manual_seed(k))
+    train(model, s.x_train, s.y_train, problem.train_config, torch.Generator().manual_seed(k), epochs=epochs)
+    return model, accuracy(model, s.x_val, s.y_val)
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
 
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
