@@ -7,6 +7,6 @@
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-bench_out/nb201_c10_fpga_params_3obj}
-evonas benchmark nb201 --table "$DATA/nb201/nb201_table.csv" --accuracy-column c10_test_acc_200ep_mean \
+evonas benchmark nb201 --table "$DATA/nb201/nb201_table.csv" --search-column c10_test_acc_200ep_mean \
   --cost-column hwnb_fpga_lat_ms_c10,params_M_c10 --strategies random,aging,de,nsga2,pls,spls,bounded,lemonade \
   --population 20 --evaluations 300 --seeds 20 --out "$OUT"

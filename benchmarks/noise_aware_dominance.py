@@ -35,7 +35,7 @@ def truly_dominated(front_ids: list[int], evaluated: dict[int, int], true_values
 
 
 def one_run(args, seed: int, noise_aware: bool) -> dict:
-    problem = NB201Problem.from_options(args.table, args.accuracy_column, (args.cost_column,),
+    problem = NB201Problem.from_options(args.table, args.search_column, (args.cost_column,),
                                         latency_noise=args.noise, side_by_side_noise=args.side_by_side_noise)
     strategy = strategy_class(args.strategy)()
     study = Study(problem, strategy, seed=seed, noise_aware=noise_aware)
@@ -49,7 +49,7 @@ def one_run(args, seed: int, noise_aware: bool) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", default="../shared/data/nb201/nb201_table.csv")
-    p.add_argument("--accuracy-column", default="c10_test_acc_200ep_mean")
+    p.add_argument("--search-column", default="c10_test_acc_200ep_mean")
     p.add_argument("--cost-column", default="hwnb_fpga_lat_ms_c10")
     p.add_argument("--strategy", default="aging")
     p.add_argument("--evaluations", type=int, default=300)
@@ -64,7 +64,7 @@ def main() -> None:
     plain = np.array([r["plain"]["truly_dominated"] for r in runs])
     aware = np.array([r["noise_aware"]["truly_dominated"] for r in runs])
     report = {
-        "problem": {"table": args.table, "accuracy": args.accuracy_column, "cost": args.cost_column,
+        "problem": {"table": args.table, "accuracy": args.search_column, "cost": args.cost_column,
                     "latency_noise": args.noise, "side_by_side_noise": args.side_by_side_noise},
         "strategy": args.strategy, "evaluations": args.evaluations, "seeds": args.seeds,
         "truly_dominated_mean": {"plain": float(plain.mean()), "noise_aware": float(aware.mean())},

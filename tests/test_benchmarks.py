@@ -135,7 +135,7 @@ def test_ofa_infeasible_latency_is_a_clear_error(ofa):
 
 def test_search_cli_nb201_writes_a_run_store(table, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["search", "--space", "nb201", "--table", str(table), "--accuracy-column", "c100_test_acc_200ep_mean",
+    assert main(["search", "--space", "nb201", "--table", str(table), "--search-column", "c100_test_acc_200ep_mean",
                  "--cost-column", "hwnb_eyeriss_lat_ms_c10", "--evaluations", "60", "--seed", "1",
                  "--out", str(out), "--no-progress"]) == 0
     with RunStore.open(out) as store:
@@ -205,3 +205,72 @@ def test_search_and_benchmark_cli_nb201_three_objectives(table, tmp_path, capsys
     for name in ("random", "spls"):
         gaps = np.array(results["strategies"][name]["hv_gap"])
         assert np.all((gaps > 0) & (gaps < 1)) and np.all(np.diff(gaps, axis=1) <= 1e-12)
+
+
+def test_benchmark_cli_honest_columns_peers_and_checkpoints(table, tmp_path, capsys):
+    """The issue's command: search on validation, score on test, Optuna peers, three budgets."""
+    pytest.importorskip("optuna", reason="Optuna is not installed (pip install -e '.[peers]')")
+    out = tmp_path / "bench"
+    assert main(["benchmark", "nb201", "--table", str(table), "--search-column", "c10valid_valid_acc_200ep_mean",
+                 "--score-column", "c10_test_acc_200ep_mean", "--strategies", "random,spls",
+                 "--peers", "optuna-tpe,optuna-nsga2", "--checkpoints", "10,25,40", "--seeds", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    problem = results["problem"]
+    assert problem["search_column"] == "c10valid_valid_acc_200ep_mean" == problem["objectives"][0]
+    assert problem["score_column"] == "c10_test_acc_200ep_mean" == problem["scored_on"][0]
+    assert results["peers"] == ["optuna-tpe", "optuna-nsga2"] and "distinct" in results["peer_budget"]
+    assert list(results["strategies"]) == ["random", "spls", "optuna-tpe", "optuna-nsga2"]
+    assert results["evaluations"] == 40 and results["reported_checkpoints"] == [10, 25, 40]
+    for name, summary in results["summary"].items():
+        assert list(summary["hv_gap"]) == ["10", "25", "40"]
+        stats = summary["hv_gap"]["25"]
+        assert 0 < stats["q25"] <= stats["median"] <= stats["q75"] < 1
+        assert len(results["seconds"][name]) == 2
+    assert "optuna-tpe (peer)" in printed and "hv_gap @25" in printed and "scored on c10_test_acc_200ep_mean" in printed
+    assert (out / "hv_gap.png").stat().st_size > 1000
+
+
+def test_benchmark_results_do_not_depend_on_jobs(table, tmp_path):
+    runs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["benchmark", "nb201", "--table", str(table), "--search-column", "c100_test_acc_12ep_1run",
+                     "--score-column", "c100_test_acc_200ep_mean", "--strategies", "random,aging",
+                     "--evaluations", "30", "--seeds", "2", "--jobs", jobs, "--out", str(out)]) == 0
+        runs.append(json.loads((out / "results.json").read_text())["strategies"])
+    assert runs[0] == runs[1]
+
+
+def test_benchmark_cli_refuses_bad_plans_before_writing(table, tmp_path, capsys):
+    out = tmp_path / "bench"
+    base = ["benchmark", "nb201", "--table", str(table), "--out", str(out)]
+    for extra, message in [(["--checkpoints", "100,x"], "--checkpoints takes positive evaluation counts"),
+                           (["--checkpoints", "100,300", "--evaluations", "200"], "past --evaluations 200"),
+                           (["--peers", "optuna-cmaes"], "unknown peer 'optuna-cmaes'"),
+                           (["--strategies", "aging", "--peers", "aging"], "name aging more than once"),
+                           (["--score-column", "hwnb_fpga_lat_ms_c10"], "is also a cost column"),
+                           (["--jobs", "0"], "--jobs must be at least 1")]:
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (extra, err)
+        assert not out.exists()
+
+
+def test_search_cli_nb201_records_the_score_column(table, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["search", "--space", "nb201", "--table", str(table), "--search-column", "c10valid_valid_acc_200ep_mean",
+                 "--score-column", "c10_test_acc_200ep_mean", "--evaluations", "20", "--out", str(out),
+                 "--no-progress"]) == 0
+    problem = NB201Problem.from_tables(table, "c10valid_valid_acc_200ep_mean", "hwnb_fpga_lat_ms_c10",
+                                       score_column="c10_test_acc_200ep_mean")
+    with RunStore.open(out) as store:
+        rows, scores = store.candidates(), store.scores()
+        described = store.config["problem"]
+    assert described["search_column"] == "c10valid_valid_acc_200ep_mean"
+    assert described["score_column"] == "c10_test_acc_200ep_mean"
+    assert len(rows) == 20 and set(scores) == {r.id for r in rows}
+    for row in rows:
+        assert set(row.metrics) == {"c10valid_valid_acc_200ep_mean", "hwnb_fpga_lat_ms_c10"}
+        assert scores[row.id] == {"c10_test_acc_200ep_mean": problem.score[parse_cell(row.genome).code]}

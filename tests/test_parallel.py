@@ -291,6 +291,7 @@ def test_a_schema_1_run_is_migrated_and_resumed(tmp_path):
         db.execute("ALTER TABLE candidates DROP COLUMN tell_order")
         db.execute("ALTER TABLE candidates DROP COLUMN asked_before")
         db.execute("DROP TABLE remeasures")
+        db.execute("DROP TABLE scores")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     reference = Study(SyntheticProblem(2), AgingEvolution(population=6), seed=0)
     reference.optimize(evaluations=20)
@@ -301,8 +302,9 @@ def test_a_schema_1_run_is_migrated_and_resumed(tmp_path):
     assert [(t.id, str(t.genome)) for t in resumed.trials] == [(t.id, str(t.genome)) for t in reference.trials]
     resumed.close()
     with RunStore.open(run) as store:
-        assert store.get_meta("schema_version") == SCHEMA_VERSION == 3
+        assert store.get_meta("schema_version") == SCHEMA_VERSION == 4
         assert store.remeasures() == []  # the table added in schema 3 exists, empty
+        assert store.scores() == {}  # and the one added in schema 4
 
 
 # -- Ray ------------------------------------------------------------------------------------------

@@ -23,6 +23,13 @@ STRATEGIES: dict[str, str] = {
     "lemonade": "populations.lemonade:Lemonade",
 }
 
+PEERS: dict[str, str] = {
+    "optuna-tpe": "populations.optuna_peers:OptunaTPE",
+    "optuna-nsga2": "populations.optuna_peers:OptunaNSGA2",
+    "optuna-random": "populations.optuna_peers:OptunaRandom",
+}
+"""Other libraries' samplers that benchmarks run beside the strategies (``--peers``; Optuna extra)."""
+
 PROBLEMS: dict[str, str] = {
     "mobilenet": "evonas.mobilenet.problem:ImageClassification.from_options",
     "nb201": "evonas.benchmarks.nb201:NB201Problem.from_options",
@@ -79,6 +86,10 @@ def default_strategy(space: str) -> str:
 
 def strategy_class(name: str) -> Callable:
     return lookup("strategy", STRATEGIES, name)
+
+
+def peer_class(name: str) -> Callable:
+    return lookup("peer", PEERS, name)
 
 
 def problem_factory(name: str) -> Callable:

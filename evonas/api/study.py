@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -60,6 +61,8 @@ class SearchResult:
         trials: every finished trial in the order it finished (failed ones included).
         hypervolume: (evaluations, seconds, hypervolume) at every change of the front.
         run_dir: the run directory, or ``None`` for a search without a store.
+        scores: held-out scores by trial id (what :meth:`Study.tell` got as ``scores``, or a
+            benchmark's score column): recorded, never seen by the strategy.
     """
 
     objectives: tuple[Objective, ...]
@@ -67,6 +70,7 @@ class SearchResult:
     trials: list[Trial]
     hypervolume: list[tuple[int, float, float]]
     run_dir: Path | None = None
+    scores: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def export(self, out: str | Path, *, select: Sequence[int] | None = None, quantize: str | None = None) -> list:
         """Write a deployment bundle per front member into ``out`` (as ``evonas export``).
@@ -174,8 +178,6 @@ class Study:
         return RunStore.create(self.out, self._describe())
 
     def _describe(self) -> dict[str, Any]:
-        import dataclasses
-
         space_cfg = getattr(self.problem.space, "config", None)
         return {
             "search": dict(self.config),
@@ -227,14 +229,23 @@ class Study:
         """The next candidate to evaluate; it is recorded as running until :meth:`tell`."""
         return self.search.ask()
 
-    def tell(self, pending: Pending, result: Mapping[str, float] | Evaluation | BaseException | str) -> Trial:
-        """Report ``pending``'s metrics (every objective and constrained metric by name), or its failure."""
+    def tell(self, pending: Pending, result: Mapping[str, float] | Evaluation | BaseException | str,
+             scores: Mapping[str, float] | None = None) -> Trial:
+        """Report ``pending``'s metrics (every objective and constrained metric by name), or its failure.
+
+        ``scores`` are held-out metrics, e.g. a test accuracy: stored with the trial and in
+        :attr:`SearchResult.scores`, never shown to the strategy (which learns from ``result`` only).
+        """
+        if scores and not isinstance(result, (BaseException, str)):
+            evaluation = result if isinstance(result, Evaluation) else Evaluation(dict(result))
+            result = dataclasses.replace(evaluation, scores={**evaluation.scores, **scores})
         return self.search.tell(pending, result)
 
     def result(self) -> SearchResult:
         s = self.search
         run_dir = None if s.store is None else s.store.run_dir
-        return SearchResult(tuple(self.problem.objectives), s.front(), list(s.trials), list(s.hv_history), run_dir)
+        return SearchResult(tuple(self.problem.objectives), s.front(), list(s.trials), list(s.hv_history), run_dir,
+                            dict(s.scores))
 
     @property
     def trials(self) -> list[Trial]:

@@ -158,28 +158,42 @@ def load_table(path: str | Path) -> Table:
 
 
 class NB201Problem(Problem):
-    """Maximise ``accuracy_column`` and minimise one or more cost columns of NB201 tables.
+    """Maximise ``search_column`` and minimise one or more cost columns of NB201 tables.
+
+    With a ``score_column`` (e.g. the 200-epoch mean test accuracy beside a validation or a
+    12-epoch column that is searched on) each evaluation also reports the score as a held-out
+    metric: no strategy sees it, and a benchmark scores the front found on it, against the
+    true front of the score column.
 
     Args:
-        accuracy: the accuracy of every cell, indexed by :attr:`Cell.code`.
+        accuracy: the searched accuracy of every cell, indexed by :attr:`Cell.code`.
         costs: the costs of every cell, shape (15625, m), rows indexed by :attr:`Cell.code`.
-        accuracy_column: the name the accuracy is reported under.
+        search_column: the name the searched accuracy is reported under.
         cost_columns: the names the costs are reported under (m of them).
         source: a JSON-able description of where the columns came from.
+        noise: simulated measurement noise on the cost columns.
+        score: the held-out accuracy of every cell (None: the front is scored on ``accuracy``).
+        score_column: the name ``score`` is reported under.
     """
 
-    def __init__(self, accuracy: np.ndarray, costs: np.ndarray, accuracy_column: str,
-                 cost_columns: Sequence[str], source: dict | None = None, noise: MeasurementNoise | None = None):
+    def __init__(self, accuracy: np.ndarray, costs: np.ndarray, search_column: str,
+                 cost_columns: Sequence[str], source: dict | None = None, noise: MeasurementNoise | None = None,
+                 score: np.ndarray | None = None, score_column: str | None = None):
         self.noise = noise
         self.space = NB201Space()
         self.cost_columns = tuple(cost_columns)
-        self.objectives = (Objective.maximize(accuracy_column), *(Objective.minimize(c) for c in self.cost_columns))
+        costs_objectives = tuple(Objective.minimize(c) for c in self.cost_columns)
+        self.objectives = (Objective.maximize(search_column), *costs_objectives)
         self.accuracy, self.costs = accuracy, np.asarray(costs, float).reshape(len(accuracy), -1)
-        self.accuracy_column = accuracy_column
+        self.search_column = search_column
+        self.score, self.score_column = (None, None) if score_column in (None, search_column) else (score, score_column)
+        self._score_objectives = (self.objectives if self.score is None
+                                  else (Objective.maximize(self.score_column), *costs_objectives))
         self.source = source or {}
 
     @classmethod
-    def from_options(cls, table: str | None = None, accuracy_column: str = "c10_test_acc_200ep_mean",
+    def from_options(cls, table: str | None = None, search_column: str = "c10_test_acc_200ep_mean",
+                     score_column: str | None = None,
                      cost_column: tuple[str, ...] = ("hwnb_fpga_lat_ms_c10",),
                      cost_table: str | None = None, latency_noise: float = 0.0,
                      side_by_side_noise: float = 0.01) -> "NB201Problem":
@@ -187,7 +201,12 @@ class NB201Problem(Problem):
 
         Args:
             table: the table CSV (e.g. ../shared/data/nb201/nb201_table.csv).
-            accuracy_column: the accuracy column (maximised).
+            search_column: the accuracy column the search sees (maximised). Honest choices are
+                what a real search could measure: ``c10valid_valid_acc_200ep_mean`` (validation)
+                or a 12-epoch single run (``c100_test_acc_12ep_1run``, ...).
+            score_column: the accuracy column fronts are scored on, never shown to the search
+                (e.g. ``c10_test_acc_200ep_mean``); default: the search column itself, which is
+                not an honest benchmark.
             cost_column: one or more cost columns (minimised), comma-separated on the command line.
             cost_table: a second table the cost columns may come from
                 (e.g. ../shared/data/nb201_hw_latency_help/nb201_latency_ms__help.csv).
@@ -202,39 +221,49 @@ class NB201Problem(Problem):
         if table is None:
             raise UserError("nb201 needs --table PATH (e.g. ../shared/data/nb201/nb201_table.csv)")
         columns = (cost_column,) if isinstance(cost_column, str) else tuple(cost_column)
-        return cls.from_tables(table, accuracy_column, columns, cost_table, noise)
+        return cls.from_tables(table, search_column, columns, cost_table, noise, score_column)
 
     @classmethod
-    def from_tables(cls, table: str | Path, accuracy_column: str, cost_columns: Sequence[str] | str,
-                    cost_table: str | Path | None = None, noise: MeasurementNoise | None = None) -> "NB201Problem":
-        """Columns by name: the accuracy from ``table``, each cost from ``cost_table`` if it has it, else ``table``.
+    def from_tables(cls, table: str | Path, search_column: str, cost_columns: Sequence[str] | str,
+                    cost_table: str | Path | None = None, noise: MeasurementNoise | None = None,
+                    score_column: str | None = None) -> "NB201Problem":
+        """Columns by name: the accuracies from ``table``, each cost from ``cost_table`` if it has it, else ``table``.
 
         With ``noise``, the costs are reported as a noisy machine would measure them."""
         columns = (cost_columns,) if isinstance(cost_columns, str) else tuple(cost_columns)
         if not columns:
             raise UserError("--cost-column needs at least one column")
-        names = (accuracy_column, *columns)
+        names = (search_column, *columns)
         if len(set(names)) != len(names):
-            raise UserError(f"--accuracy-column and --cost-column repeat a column: {', '.join(names)}")
+            raise UserError(f"--search-column and --cost-column repeat a column: {', '.join(names)}")
+        if score_column in columns:
+            raise UserError(f"--score-column {score_column!r} is also a cost column")
         acc_table = load_table(table)
         cost_src = load_table(cost_table) if cost_table else None
-        accuracy = acc_table.numeric(accuracy_column)[acc_table.cell_order()]
+        order = acc_table.cell_order()
+        accuracy = acc_table.numeric(search_column)[order]
+        score = None if score_column is None else acc_table.numeric(score_column)[order]
         costs = []
         for column in columns:
             src = cost_src if cost_src is not None and column in cost_src.columns else acc_table
             costs.append(src.numeric(column)[src.cell_order()])
         source = {"table": str(table), "cost_table": None if cost_table is None else str(cost_table)}
-        return cls(accuracy, np.column_stack(costs), accuracy_column, columns, source, noise)
+        return cls(accuracy, np.column_stack(costs), search_column, columns, source, noise, score, score_column)
+
+    @property
+    def score_objectives(self) -> tuple[Objective, ...]:
+        return self._score_objectives
 
     def _columns(self) -> dict[str, np.ndarray]:
-        return {self.accuracy_column: self.accuracy, **{c: self.costs[:, i] for i, c in enumerate(self.cost_columns)}}
+        return {self.search_column: self.accuracy, **{c: self.costs[:, i] for i, c in enumerate(self.cost_columns)}}
 
     def evaluate(self, proposal: Proposal) -> Evaluation:
         code = proposal.genome.code
         metrics = {name: float(column[code]) for name, column in self._columns().items()}
         if self.noise is not None:
             metrics.update(self.noise.measured(self._costs(code), [proposal.seed or 0, code]))
-        return Evaluation(metrics)
+        scores = {} if self.score is None else {self.score_column: float(self.score[code])}
+        return Evaluation(metrics, scores=scores)
 
     def _costs(self, code: int) -> dict[str, float]:
         return {c: float(self.costs[code, i]) for i, c in enumerate(self.cost_columns)}
@@ -259,19 +288,28 @@ class NB201Problem(Problem):
         """Every cell's objectives in minimisation form, indexed by :attr:`Cell.code`."""
         return np.column_stack([-self.accuracy, self.costs])
 
+    def score_values(self) -> np.ndarray:
+        """Every cell's score objectives in minimisation form (the score column for the accuracy)."""
+        return self.values() if self.score is None else np.column_stack([-self.score, self.costs])
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Min and max of each objective over the whole table (so HV uses reference (1, ..., 1))."""
         values = self.values()
         return values.min(axis=0), values.max(axis=0)
 
+    def score_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Min and max of each score objective over the whole table."""
+        values = self.score_values()
+        return values.min(axis=0), values.max(axis=0)
+
     def true_front(self) -> np.ndarray:
-        """The distinct non-dominated objective vectors of the whole table (minimisation form)."""
-        values = self.values()
+        """The distinct non-dominated score vectors of the whole table (minimisation form)."""
+        values = self.score_values()
         return np.unique(values[find_non_dominated(values)], axis=0)
 
     def reference_hypervolume(self) -> float:
-        """Hypervolume of :meth:`true_front`, scaled by :meth:`bounds`: the best any search can reach."""
-        return hypervolume(self.true_front(), *self.bounds())
+        """Hypervolume of :meth:`true_front`, scaled by :meth:`score_bounds`: the best any search can reach."""
+        return hypervolume(self.true_front(), *self.score_bounds())
 
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
         """Raise :class:`UserError` if a constraint names an unknown metric or no cell satisfies them all."""
@@ -281,5 +319,6 @@ class NB201Problem(Problem):
     def describe(self) -> dict:
         noise = {} if self.noise is None else {"latency_noise": self.noise.sigma,
                                                "side_by_side_noise": self.noise.side_by_side}
-        return {"problem": "nb201", "accuracy_column": self.accuracy_column, "cost_columns": list(self.cost_columns),
+        return {"problem": "nb201", "search_column": self.search_column, "score_column": self.score_column,
+                "cost_columns": list(self.cost_columns),
                 **self.source, **noise}

@@ -1,4 +1,4 @@
-"""``evonas benchmark PROBLEM [problem options] --strategies a,b --evaluations N --seeds K --out DIR``."""
+"""``evonas benchmark PROBLEM [problem options] --strategies a,b [--peers p,q] --checkpoints 100,300 --seeds K --out DIR``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,14 @@ def register(sub, argv: list[str]) -> None:
     p.add_argument("--max-latency", dest="max_latency", type=float, default=None,
                    help="bound on latency_ms (nb201: on the first cost column)")
     p.add_argument("--strategies", default="random,aging,de,nsga2", help="comma-separated strategy names")
-    p.add_argument("--evaluations", type=int, default=300, help="evaluations per run [default: 300]")
+    p.add_argument("--peers", default="", help="other libraries' samplers run beside them, comma-separated: "
+                   + ", ".join(registry.PEERS) + " (pip install -e '.[peers]')")
+    p.add_argument("--evaluations", type=int, default=None,
+                   help="evaluations per run [default: the last checkpoint, else 300]")
+    p.add_argument("--checkpoints", default=None,
+                   help="budgets to report, e.g. 100,300,1000: medians and quartiles over seeds [default: the last]")
     p.add_argument("--seeds", type=int, default=20, help="runs per strategy, seeds 0..K-1 [default: 20]")
+    p.add_argument("--jobs", type=int, default=1, help="processes to spread the runs over [default: 1]")
     for flag, (name, typ, text) in STRATEGY_FLAGS.items():
         p.add_argument(flag, dest=f"strategy.{name}", type=typ, default=None, help=f"{text} [default: the strategy's]")
     p.add_argument("--out", required=True, help="directory for results.json and the plots")
@@ -35,16 +41,20 @@ def register(sub, argv: list[str]) -> None:
 
 
 def run(args) -> int:
-    from evonas.api.compare import BenchmarkPlan, check_out_dir, run_benchmark, write_results
+    from evonas.api.compare import BenchmarkPlan, check_out_dir, format_table, run_benchmark, write_results
     from evonas.api.spec import RunSpec
+    from evonas.core.errors import UserError
 
     out = Path(args.out)
     check_out_dir(out)
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     spec = RunSpec(space=args.problem, problem_options=given_options(args, "problem"),
-                   constraints=tuple(args.constraints or ()), max_latency=args.max_latency,
-                   evaluations=max(1, args.evaluations))
-    plan = BenchmarkPlan.create(spec, args.strategies, args.evaluations, args.seeds, given_options(args, "strategy"))
-    results = run_benchmark(plan, log=lambda line: print(line, file=sys.stderr, flush=True))
+                   constraints=tuple(args.constraints or ()), max_latency=args.max_latency)
+    plan = BenchmarkPlan.create(spec, args.strategies, args.evaluations, args.seeds, given_options(args, "strategy"),
+                                peers=args.peers, checkpoints=args.checkpoints)
+    results = run_benchmark(plan, log=lambda line: print(line, file=sys.stderr, flush=True), jobs=args.jobs)
+    print("\n".join(format_table(results)))
     for path in write_results(results, out):
         print(f"wrote {path}")
     return 0

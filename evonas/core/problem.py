@@ -94,11 +94,17 @@ class WeightTransfer(Protocol):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What a problem returns: metric values, the fidelity used, optional artifacts."""
+    """What a problem returns: metric values, the fidelity used, optional artifacts.
+
+    ``scores`` are held-out metrics (e.g. a test accuracy, or a benchmark's 200-epoch mean
+    beside the validation accuracy that is searched on): the driver stores them and a
+    benchmark scores fronts on them, but no strategy ever sees them.
+    """
 
     metrics: dict[str, float]
     fidelity: float | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,19 @@ class Problem(abc.ABC):
 
     space: SearchSpace
     objectives: tuple[Objective, ...]
+
+    @property
+    def score_objectives(self) -> tuple[Objective, ...]:
+        """What a front is scored on: per objective, its held-out counterpart (default: itself).
+
+        A front is chosen on :attr:`objectives` (what the search sees) and then scored on
+        these, looked up in each trial's scores first, then in its metrics.
+        """
+        return self.objectives
+
+    def score_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of :attr:`score_objectives` in minimisation form (default: :meth:`bounds`)."""
+        return self.bounds()
 
     def metric_names(self) -> frozenset[str]:
         """Every metric :meth:`evaluate` returns; constraints may bound any of them.

@@ -158,6 +158,7 @@ class Search:
         self._told = 0
         self.inflight_: dict[int, Pending] = {}
         self.weights_in_memory_: dict[int, dict] = {}  # front members' weights when there is no store
+        self.scores: dict[int, dict[str, float]] = {}  # held-out metrics per trial id, never told to the strategy
         self.resubmit_: list[Pending] = []
         self._remeasures = StoredRemeasures((), self.objectives, self.constraints, fresh=self._remeasure)
         self.archive.bind(self.objectives, self._remeasures)
@@ -206,6 +207,7 @@ class Search:
         for row in told:
             ask_until(row.id + 1 if row.asked_before is None else row.asked_before)
             self._accept(self._trial_from_row(row), seconds=row.finished_at - first)
+        self.scores.update(self.store.scores())
         ask_until(self.store.next_id())  # the candidates asked before the stop but never told
         mismatches = sum(1 for i, p in asked.items() if i in stored and str(p.genome) != stored[i].genome)
         told_ids = {r.id for r in told}
@@ -313,11 +315,13 @@ class Search:
         p = pending.proposal
         artifacts: dict = {}
         fidelity = None
+        scores: dict[str, float] = {}
         if isinstance(result, (BaseException, str)):
             trial = self._failed(pending, _reason(result))
         else:
             evaluation = result if isinstance(result, Evaluation) else Evaluation(dict(result))
             fidelity, artifacts = evaluation.fidelity, evaluation.artifacts
+            scores = {k: float(v) for k, v in evaluation.scores.items()}
             metrics = {k: float(v) for k, v in evaluation.metrics.items()}
             needed = [o.name for o in self.objectives] + [c.name for c in self.constraints]
             bad = non_finite(needed, metrics)
@@ -328,8 +332,10 @@ class Search:
                 violation = sum(c.violation(metrics) for c in self.constraints)
                 trial = Trial(pending.id, p.genome, p.parent_id, p.operator, TrialState.OK, metrics,
                               to_min_vector(self.objectives, metrics), violation, fidelity)
+        if scores:
+            self.scores[trial.id] = scores
         if self.store is not None:
-            self._persist(trial, artifacts, pending.started, seconds)
+            self._persist(trial, artifacts, pending.started, seconds, scores)
         elif trial.ok and "state_dict" in artifacts:
             self.weights_in_memory_[trial.id] = artifacts["state_dict"]
         if not trial.ok:
@@ -348,13 +354,15 @@ class Search:
         return Trial(pending.id, p.genome, p.parent_id, p.operator, TrialState.FAILED, metrics or {},
                      np.full(len(self.objectives), np.nan), 0.0, None, reason)
 
-    def _persist(self, trial: Trial, artifacts: dict, started: float, seconds: float) -> None:
+    def _persist(self, trial: Trial, artifacts: dict, started: float, seconds: float,
+                 scores: dict[str, float]) -> None:
         if "state_dict" in artifacts:
             self.store.save_weights(trial.id, artifacts["state_dict"])
         self.store.record(CandidateRow(
             trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state.value,
             trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds,
-            self._told, self._asked), artifacts.get("measurement"))  # a hardware measurement with its environment fingerprint
+            self._told, self._asked), artifacts.get("measurement"),  # a hardware measurement with its fingerprint
+            scores=scores)
 
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:
         """Add a finished trial to the history, the archive and the strategy."""
@@ -400,6 +408,17 @@ class Search:
     def front(self) -> list[Trial]:
         """The feasible non-dominated trials, sorted by the first objective."""
         return sorted(self.archive.trials, key=lambda t: tuple(t.values))
+
+    def scored_front(self) -> np.ndarray:
+        """The front, chosen on what the search saw, valued on the problem's score objectives.
+
+        Rows are the front's members in minimisation form of
+        :attr:`~evonas.core.problem.Problem.score_objectives` (held-out scores first, then
+        metrics); a benchmark takes its hypervolume against the true front of the scores.
+        """
+        objectives = self.problem.score_objectives
+        rows = [to_min_vector(objectives, {**t.metrics, **self.scores.get(t.id, {})}) for t in self.archive.trials]
+        return np.array(rows).reshape(len(rows), len(objectives))
 
     def _trial_from_row(self, row: CandidateRow) -> Trial:
         genome = self.problem.space.parse(row.genome)

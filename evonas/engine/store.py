@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 DB_NAME = "run.db"
 LOCK_NAME = ".lock"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TABLES = ("meta", "candidates", "measurements")  # every version has these; later ones add to them
 
 _SCHEMA = """
@@ -67,6 +67,10 @@ _REMEASURES = """CREATE TABLE IF NOT EXISTS remeasures (
     second_id INTEGER NOT NULL,
     metrics TEXT NOT NULL,
     measured_at REAL NOT NULL
+)"""
+_SCORES = """CREATE TABLE IF NOT EXISTS scores (
+    candidate_id INTEGER PRIMARY KEY,
+    scores TEXT NOT NULL
 )"""
 
 
@@ -182,9 +186,11 @@ class RunStore:
         row = self._db.execute("SELECT COALESCE(MAX(id), -1) + 1 FROM candidates").fetchone()
         return int(row[0])
 
-    def record(self, row: CandidateRow, measurement: dict[str, Any] | None = None) -> None:
+    def record(self, row: CandidateRow, measurement: dict[str, Any] | None = None,
+               scores: dict[str, float] | None = None) -> None:
         """Write one candidate (running, or finished over its running row), with its hardware
-        ``measurement`` (keys target, result, fingerprint) if any, in one transaction."""
+        ``measurement`` (keys target, result, fingerprint) and held-out ``scores`` if any, in
+        one transaction."""
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -195,12 +201,20 @@ class RunStore:
             if measurement is not None:
                 self._insert_measurement(row.id, row.genome, measurement["target"], measurement["result"],
                                          measurement["fingerprint"])
+            if scores:
+                self._db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?)", (row.id, json.dumps(scores)))
 
     def candidates(self, include_running: bool = False) -> list[CandidateRow]:
         """Every finished candidate in id order (and those still running, if asked)."""
         where = "" if include_running else " WHERE status != 'running'"
         rows = self._db.execute(f"SELECT * FROM candidates{where} ORDER BY id").fetchall()
         return [CandidateRow(*r[:6], json.loads(r[6]), *r[7:]) for r in rows]
+
+    def scores(self) -> dict[int, dict[str, float]]:
+        """Held-out scores (metrics no strategy sees) by candidate id; empty for runs that have none."""
+        if not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'scores'").fetchone():
+            return {}  # a run written before schema 4, opened read-only
+        return {r[0]: json.loads(r[1]) for r in self._db.execute("SELECT candidate_id, scores FROM scores")}
 
     def told_in_order(self) -> list[CandidateRow]:
         """Every finished candidate in the order it was told (id order for runs of one worker)."""
@@ -302,6 +316,7 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             db.execute(_REMEASURES)
+            db.execute(_SCORES)
         else:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not set(TABLES) <= tables or db.execute(
@@ -323,7 +338,7 @@ def _migrate(db: sqlite3.Connection) -> None:
 
     Version 1 ran one candidate at a time, so its ask/tell interleaving is implied by the ids
     and the new columns stay empty (``NULL`` reads as sequential). Version 3 added the
-    ``remeasures`` table.
+    ``remeasures`` table, version 4 the ``scores`` table.
     """
     version = json.loads(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
     if version > SCHEMA_VERSION:
@@ -335,6 +350,7 @@ def _migrate(db: sqlite3.Connection) -> None:
                 for name, kind in _ADDED_IN_2:
                     db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
             db.execute(_REMEASURES)
+            db.execute(_SCORES)
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (json.dumps(SCHEMA_VERSION),))
 
 
