@@ -15,6 +15,7 @@ from evonas.api.study import AskTellProblem, Study
 from evonas.benchmarks.nb201 import N_CELLS, NB201Problem
 from evonas.core.objectives import Objective
 from evonas.core.pareto import hypervolume
+from evonas.core.problem import Proposal
 from evonas.engine.driver import MaxEvaluations, Search
 from evonas.engine.store import RunStore
 from evonas.testing.synthetic import SyntheticSpace
@@ -185,3 +186,37 @@ def test_ask_tell_scores_are_stored_and_never_told(tmp_path):
     assert resumed.result().scores == result.scores
     assert all(set(t.metrics) == {"accuracy", "ms"} for t in resumed.search.strategy.told)
     resumed.close()
+
+
+@pytest.mark.parametrize("function", ["zdt1", "zdt3", "dtlz2"])
+def test_grid_problems_evaluate_pymoo_functions_on_the_grid(function):
+    from pymoo.problems import get_problem
+
+    from evonas.benchmarks.grid import FUNCTIONS, GridProblem
+
+    problem = GridProblem(function, variables=6, levels=5)
+    k = FUNCTIONS[function]
+    reference = get_problem(function, n_var=6, **({"n_obj": k} if k > 2 else {}))
+    genome = problem.space.parse("4-0-1-2-3-0")
+    x = np.array([1.0, 0.0, 0.25, 0.5, 0.75, 0.0]) * (reference.xu - reference.xl) + reference.xl
+    metrics = problem.evaluate(Proposal(genome)).metrics
+    assert list(metrics) == [f"f{i + 1}" for i in range(k)]
+    assert np.allclose(list(metrics.values()), reference.evaluate(x[None, :], return_values_of=["F"])[0])
+    lower, upper = problem.bounds()
+    front = problem.continuous_front()
+    assert np.allclose(lower, front.min(axis=0)) and np.all(upper > front.max(axis=0))
+    assert 0 < problem.reference_hypervolume() < 1
+
+
+def test_grid_problem_is_searchable_and_refuses_bad_options():
+    from evonas.benchmarks.grid import GridProblem
+    from evonas.core.errors import UserError
+
+    problem = GridProblem("zdt2", variables=4, levels=11)
+    search = Search(problem, RandomSearch(), MaxEvaluations(200), seed=0)
+    search.run()
+    assert 0 < search.hypervolume() <= problem.reference_hypervolume()
+    for options, message in [(dict(function="zdt9"), "unknown function 'zdt9'"),
+                             (dict(variables=1), "--variables >= 2"), (dict(levels=1), "--levels >= 2")]:
+        with pytest.raises(UserError, match=message):
+            GridProblem(**options)

@@ -34,12 +34,14 @@ PROBLEMS: dict[str, str] = {
     "mobilenet": "evonas.mobilenet.problem:ImageClassification.from_options",
     "nb201": "evonas.benchmarks.nb201:NB201Problem.from_options",
     "ofa": "evonas.benchmarks.ofa:OFAProblem.from_options",
+    "grid": "evonas.benchmarks.grid:GridProblem.from_options",
 }
 
 DEFAULT_STRATEGIES: dict[str, str] = {
     "mobilenet": "lemonade",  # children inherit trained weights: several times the evaluations per minute
     "nb201": "aging",         # table spaces have no weights to inherit
     "ofa": "aging",
+    "grid": "aging",
 }
 """The strategy a search space gets when none is named (``RunSpec.strategy`` left unset)."""
 

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from evonas.core.errors import UserError
+from evonas.benchmarks.grid import IntegerGenome, IntegerSpace
 from evonas.benchmarks.noise import MeasurementNoise
 from evonas.core.objectives import Constraint, Objective, check_against_table, interval_names
 from evonas.core.pareto import hypervolume, pareto_rank
@@ -43,77 +44,8 @@ _COST_WEIGHTS = (
 )
 
 
-@dataclass(frozen=True)
-class SyntheticGenome:
-    """A genome of :class:`SyntheticSpace`: one choice index per position; ``str`` is e.g. ``0-1-3-2-2-0``."""
-
-    choices: tuple[int, ...]
-
-    def __str__(self) -> str:
-        return "-".join(str(c) for c in self.choices)
-
-    def code(self, n_choices: int = 4) -> int:
-        """The genome's index in base-``n_choices`` order: stable across processes (unlike ``hash``)."""
-        code = 0
-        for c in self.choices:
-            code = code * n_choices + c
-        return code
-
-
-class SyntheticSpace:
-    """``positions`` integer positions with ``choices`` values each.
-
-    Args:
-        positions: number of positions of a genome.
-        choices: number of values of each position.
-    """
-
-    def __init__(self, positions: int = 6, choices: int = 4):
-        if positions < 1 or choices < 2:
-            raise UserError(f"a synthetic space needs positions >= 1 and choices >= 2, got {positions}, {choices}")
-        self.positions = positions
-        self.choices = choices
-
-    def sample(self, rng: np.random.Generator) -> SyntheticGenome:
-        return SyntheticGenome(tuple(int(x) for x in rng.integers(self.choices, size=self.positions)))
-
-    def mutate(self, genome: SyntheticGenome, rng: np.random.Generator) -> tuple[SyntheticGenome, str]:
-        """Change one random position to a different value."""
-        position = int(rng.integers(self.positions))
-        value = (genome.choices[position] + 1 + int(rng.integers(self.choices - 1))) % self.choices
-        return self._with(genome, position, value), "mutate_position"
-
-    def neighbours(self, genome: SyntheticGenome) -> list[SyntheticGenome]:
-        """Every genome one position change away, in a fixed order."""
-        return [self._with(genome, p, v) for p in range(self.positions) for v in range(self.choices)
-                if v != genome.choices[p]]
-
-    def parse(self, text: str) -> SyntheticGenome:
-        """The genome printed as ``text`` (e.g. ``0-1-3-2-2-0``); raises :class:`UserError` if malformed."""
-        parts = text.strip().split("-")
-        if len(parts) != self.positions or not all(re.fullmatch(r"\d+", p) for p in parts):
-            raise UserError(f"malformed synthetic genome {text!r}: expected {self.positions} choices joined by '-'")
-        return self.decode([int(p) for p in parts])
-
-    def cardinalities(self) -> tuple[int, ...]:
-        return (self.choices,) * self.positions
-
-    def encode(self, genome: SyntheticGenome) -> np.ndarray:
-        return np.asarray(genome.choices, dtype=np.int64)
-
-    def decode(self, vector: Sequence[int]) -> SyntheticGenome:
-        """The genome of an integer vector; raises :class:`UserError` if it lies outside the space."""
-        choices = tuple(int(v) for v in vector)
-        if len(choices) != self.positions or not all(0 <= c < self.choices for c in choices):
-            raise UserError(f"{list(vector)} is no genome of a {self.positions} x {self.choices} synthetic space")
-        return SyntheticGenome(choices)
-
-    def genomes(self) -> list[SyntheticGenome]:
-        """Every genome of the space, in :meth:`SyntheticGenome.code` order."""
-        return [SyntheticGenome(c) for c in itertools.product(range(self.choices), repeat=self.positions)]
-
-    def _with(self, genome: SyntheticGenome, position: int, value: int) -> SyntheticGenome:
-        return SyntheticGenome(genome.choices[:position] + (value,) + genome.choices[position + 1:])
+SyntheticGenome = IntegerGenome
+SyntheticSpace = IntegerSpace
 
 
 def cost_names(n_costs: int) -> tuple[str, ...]:
