@@ -28,6 +28,7 @@ OPTIONAL = {
     "ray": ("ray", {"evonas/engine/ray_executor.py"}),
     "playwright": ("test", {"evonas/report/browser.py"}),
     "pytest": ("test", {"evonas/testing/conformance.py"}),
+    "optuna": ("peers", {"populations/optuna_peers.py"}),  # Optuna's samplers as peers (evonas benchmark --peers)
 }
 """Modules that are not core dependencies: module -> (the extra that declares it, the only files
 that may import it)."""
