@@ -18,8 +18,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
-
 _PUBLIC = {
     # running a search
     "Study": "evonas.api.study", "SearchResult": "evonas.api.study", "AskTellProblem": "evonas.api.study",
@@ -59,6 +57,11 @@ __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed version, read once from the package metadata
+        from evonas.core.version import evonas_version
+
+        globals()[name] = evonas_version()
+        return globals()[name]
     where = _PUBLIC.get(name)
     if where is None:
         raise AttributeError(f"module 'evonas' has no attribute {name!r}")
@@ -69,10 +72,11 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily above
+    __version__: str
     from evonas.api.study import AskTellProblem, SearchResult, Study  # noqa: F401
     from evonas.core.objectives import Constraint, Direction, MetricContext, Objective  # noqa: F401
     from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial, TrialState  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+import evonas
 from evonas.cli import main
 from evonas.engine.store import RunStore
+from conftest import shared_data
 
 TINY = ["--strategy", "aging", "--evaluations", "4", "--epochs", "0.5", "--population", "2", "--sample-size", "2",
         "--no-progress"]
@@ -202,3 +205,21 @@ def test_console_script_reports_without_traceback(tmp_path):
 def test_not_a_run_directory(tmp_path, capsys):
     assert main(["front", str(tmp_path)]) == 2
     assert "is not a run directory" in capsys.readouterr().err
+
+
+def test_version_is_the_installed_metadata_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"evonas {metadata.version('evonas')}\n"
+    assert evonas.__version__ == metadata.version("evonas")
+
+
+def test_a_resumed_run_records_each_version_that_wrote_it(tmp_path, capsys):
+    out, table = tmp_path / "run", shared_data("nb201") / "nb201_table.csv"
+    assert main(["search", "--space", "nb201", "--table", str(table), "--evaluations", "3", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert main(["search", "--resume", str(out), "--evaluations", "5", "--no-progress"]) == 0
+    with RunStore.open(out) as store:
+        versions = store.versions()
+        assert len(store.candidates()) == 5
+    assert [(v["version"], v["event"]) for v in versions] == [(metadata.version("evonas"), "created"),
+                                                              (metadata.version("evonas"), "resumed")]

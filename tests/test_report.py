@@ -119,6 +119,7 @@ def test_report_while_the_run_is_still_going(tmp_path):
     html = report.html.read_text()
     assert len(report.view.told) == 9 and [r.id for r in report.view.running] == [pending[1].id]
     assert 'id="in-progress"' in html and f"#{pending[1].id}" in html
+    assert 'id="versions"' in html and "created by evonas" in html  # the version that wrote the run
     study.tell(pending[1], study.problem.evaluate(pending[1].proposal))
     again = write_report(tmp_path / "run")  # an earlier report in the same place is replaced
     assert not again.view.running and "in-progress" not in again.html.read_text()

@@ -1,4 +1,6 @@
 import sqlite3
+from datetime import datetime
+from importlib import metadata
 
 import pytest
 import torch
@@ -53,3 +55,37 @@ def test_weights_round_trip_and_prune(tmp_path):
     assert not store.weights_path(0).exists() and store.weights_path(1).exists()
     with pytest.raises(UserError, match="no weights for candidate 0"):
         store.load_weights(0)
+
+
+def _version_events(store):
+    return [(v["version"], v["event"]) for v in store.versions()]
+
+
+def test_a_created_run_records_the_evonas_version(tmp_path):
+    with RunStore.create(tmp_path / "r", {}) as store:
+        (record,) = store.versions()
+    assert (record["version"], record["event"]) == (metadata.version("evonas"), "created")
+    assert datetime.fromisoformat(record["at"]).tzinfo is not None
+
+
+def test_a_resume_appends_a_version_record_and_a_reader_changes_nothing(tmp_path):
+    RunStore.create(tmp_path / "r", {}).close()
+    with RunStore.open(tmp_path / "r") as reader:
+        with pytest.raises(RuntimeError, match="writer"):
+            reader.record_resume()
+    with RunStore.open(tmp_path / "r", writer=True) as writer:
+        writer.record_resume()
+    with RunStore.open(tmp_path / "r") as store:
+        assert _version_events(store) == [(metadata.version("evonas"), "created"),
+                                          (metadata.version("evonas"), "resumed")]
+
+
+def test_a_run_from_before_version_records_opens_and_starts_them_at_its_resume(tmp_path):
+    RunStore.create(tmp_path / "r", {"seed": 1}).close()
+    with sqlite3.connect(tmp_path / "r" / "run.db") as db:  # as an older evonas wrote it
+        db.execute("DELETE FROM meta WHERE key = 'versions'")
+    with RunStore.open(tmp_path / "r") as store:
+        assert store.versions() == [] and store.config == {"seed": 1}
+    with RunStore.open(tmp_path / "r", writer=True) as writer:
+        writer.record_resume()
+        assert _version_events(writer) == [(metadata.version("evonas"), "resumed")]

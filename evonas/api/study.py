@@ -173,6 +173,7 @@ class Study:
                 store.close()
                 raise UserError(f"run '{self.out}' optimised {stored}, this study {[o.name for o in self.problem.objectives]}")
             self.noise_aware = bool(store.config.get("noise_aware", False))
+            store.record_resume()
             return store
         check_new_run_dir(Path(self.out))
         return RunStore.create(self.out, self._describe())

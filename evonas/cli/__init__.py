@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from evonas.core.errors import UserError
+from evonas.core.version import evonas_version
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,6 +26,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     from evonas.cli import commands
 
     parser = _Parser(prog="evonas", description="Evolutionary multi-objective hardware-aware NAS.")
+    parser.add_argument("--version", action="version", version=f"evonas {evonas_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for register in commands.REGISTRY:
         register(sub, list(sys.argv[1:] if argv is None else argv))

@@ -13,6 +13,7 @@ killed process is taken over at once); readers (``front``, ``history``, ``export
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evonas.core.errors import UserError
+from evonas.core.version import evonas_version
 
 if TYPE_CHECKING:
     import torch
@@ -128,6 +130,7 @@ class RunStore:
                 ("schema_version", json.dumps(SCHEMA_VERSION)),
                 ("created_at", json.dumps(time.time())),
                 ("config", json.dumps(config)),
+                ("versions", json.dumps([_version_record("created")])),
             ])
         return store
 
@@ -180,6 +183,18 @@ class RunStore:
     @property
     def config(self) -> dict[str, Any]:
         return self.get_meta("config", {})
+
+    def versions(self) -> list[dict[str, str]]:
+        """The evonas versions that wrote this run, oldest first: one record (keys ``version``,
+        ``event``: "created" or "resumed", ``at``: ISO 8601 UTC) for its creation and each resume.
+        A run created before versions were recorded has none until its first resume."""
+        return self.get_meta("versions", [])
+
+    def record_resume(self) -> None:
+        """Append this evonas's version to :meth:`versions` as resuming the run (writers only)."""
+        if self._lock is None:
+            raise RuntimeError("only the run's writer records a resume (open it with writer=True)")
+        self.set_meta("versions", [*self.versions(), _version_record("resumed")])
 
     # -- candidates ----------------------------------------------------------------
     def next_id(self) -> int:
@@ -306,6 +321,12 @@ def check_new_run_dir(run_dir: Path) -> None:
         raise UserError(f"output directory '{run_dir}' already holds a run; choose another --out or --resume it")
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise UserError(f"output directory '{run_dir}' is not empty; choose a new or empty directory")
+
+
+def _version_record(event: str) -> dict[str, str]:
+    """This evonas's version, what it did to the run, and when (UTC)."""
+    return {"version": evonas_version(), "event": event,
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:

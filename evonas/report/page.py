@@ -138,8 +138,17 @@ def _configuration(view: RunView) -> str:
     spec = view.config.get("search")
     full = f"<details><summary>everything stored with the run</summary><pre>{escape(pretty_json(view.config))}</pre></details>"
     if spec is None:
-        return f"<p>Made through the Python API.</p>{full}"
-    return f"<p>The run as given on the command line (its <code>RunSpec</code>):</p><pre>{escape(pretty_json(spec))}</pre>{full}"
+        return f"<p>Made through the Python API.</p>{_versions(view)}{full}"
+    return (f"<p>The run as given on the command line (its <code>RunSpec</code>):</p><pre>{escape(pretty_json(spec))}</pre>"
+            f"{_versions(view)}{full}")
+
+
+def _versions(view: RunView) -> str:
+    if not view.versions:
+        return '<p class="muted">Written by an evonas that did not record its version.</p>'
+    items = "".join(f"<li>{escape(str(v.get('event')))} by evonas {escape(str(v.get('version')))} at "
+                    f"{escape(str(v.get('at')))}</li>" for v in view.versions)
+    return f'<p>Written by:</p><ul id="versions">{items}</ul>'
 
 
 FINGERPRINT_FACTS = ("cpu_model", "machine", "logical_cores", "physical_cores", "max_mhz", "gpu", "os", "python",

@@ -43,6 +43,7 @@ class RunView:
         snapshots: the front at :data:`CHECKPOINTS` of the told candidates.
         hypervolume: (evaluations, seconds, hypervolume) at every change of the front.
         config: the run's stored configuration.
+        versions: the evonas versions that created and resumed the run (:meth:`RunStore.versions`).
         fingerprint: the environment the run's hardware measurements were taken in, if any.
     """
 
@@ -54,6 +55,7 @@ class RunView:
     snapshots: tuple[FrontSnapshot, ...]
     hypervolume: tuple[tuple[int, float, float], ...]
     config: dict[str, Any]
+    versions: tuple[dict[str, str], ...]
     fingerprint: dict[str, Any] | None
 
     @property
@@ -109,6 +111,7 @@ def load_run(run_dir: str | Path) -> RunView:
             snapshots=snapshots,
             hypervolume=tuple(stored_hypervolume(store)),
             config=store.config,
+            versions=tuple(store.versions()),
             fingerprint=measurements[0]["fingerprint"] if measurements else None,
         )
 
