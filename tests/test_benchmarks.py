@@ -220,6 +220,7 @@ def test_benchmark_cli_honest_columns_peers_and_checkpoints(table, tmp_path, cap
     problem = results["problem"]
     assert problem["search_column"] == "c10valid_valid_acc_200ep_mean" == problem["objectives"][0]
     assert problem["score_column"] == "c10_test_acc_200ep_mean" == problem["scored_on"][0]
+    assert 0 < problem["hv_gap_floor"] < 0.01  # a perfect search of the validation column is scored 0.0018
     assert results["peers"] == ["optuna-tpe", "optuna-nsga2"] and "distinct" in results["peer_budget"]
     assert list(results["strategies"]) == ["random", "spls", "optuna-tpe", "optuna-nsga2"]
     assert results["evaluations"] == 40 and results["reported_checkpoints"] == [10, 25, 40]

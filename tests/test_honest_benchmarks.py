@@ -220,3 +220,14 @@ def test_grid_problem_is_searchable_and_refuses_bad_options():
                              (dict(variables=1), "--variables >= 2"), (dict(levels=1), "--levels >= 2")]:
         with pytest.raises(UserError, match=message):
             GridProblem(**options)
+
+
+def test_the_floor_is_a_perfect_search_scored_on_the_score_column(disagreeing):
+    plain = NB201Problem(disagreeing.accuracy, disagreeing.costs, SEARCH, (COST,))
+    assert plain.floor_hypervolume() == pytest.approx(plain.reference_hypervolume())  # no noise: no floor
+    assert disagreeing.floor_hypervolume() < disagreeing.reference_hypervolume()
+    cells = tuple(disagreeing.space.decode(np.base_repr(i, 5).zfill(6)) for i in range(N_CELLS))
+    everything = Search(disagreeing, RandomSearch(), MaxEvaluations(N_CELLS), seed=0, initial=cells)
+    everything.run()
+    assert hypervolume(everything.scored_front(), *disagreeing.score_bounds()) == pytest.approx(
+        disagreeing.floor_hypervolume())
