@@ -393,11 +393,6 @@ class SurrogateParetoLocalSearch(Strategy):
             self.fitted_[j] = key
         return self.models_[j]
 
-    def _select(self, candidates: list) -> int:
-        """Index of the candidate to propose: the best score, ties at random."""
-        score = self._scores(candidates)
-        return int(self.rng_.choice(np.flatnonzero(score == score.max())))
-
     def _scores(self, candidates: list, beta: float | None = None) -> np.ndarray:
         """Per candidate: its hypervolume improvement if positive for any, else minus its shift to
         the front; minus infinity for those violating more than the least violating."""
