@@ -18,8 +18,8 @@ Two further ideas make it sample-efficient:
   needs a rebuild of the whole network, so an elite that converged on one value never
   leaves it, and random feasible samples favour the cheap values over the best one. The
   strategy therefore races one niche per value of that position, successive-halving
-  style: every niche gets ``quota`` proposals, the better half go on with twice the
-  quota, and so on until one niche is left.
+  style: every niche gets ``quota`` proposals, the better half (``keep``) go on with twice
+  the quota (``growth``), and so on until one niche is left.
 """
 
 from __future__ import annotations
@@ -90,13 +90,17 @@ class BoundedEvolution(Strategy):
         niche_init: random proposals of a raced niche before its elite is used.
         dominance: how many times the cost spread of the raced position must exceed any other's.
         max_niches: the most values a raced position may have.
+        keep: fraction of the live niches a race round keeps (0.5: successive halving).
+        growth: factor by which each race round multiplies the per-niche quota.
+        rank_top: best feasible trials of a niche whose mean target value ranks it in the race.
     """
 
     name = "bounded"
 
     def __init__(self, n_init: int = 20, elite_size: int = 10, max_steps: int = 2, crossover: float = 0.8,
                  tries: int = 16, pool: int = 4, alpha: float = 1.0, refit: int = 5, quota: int = 10,
-                 niche_init: int = 4, dominance: float = 2.0, max_niches: int = 32):
+                 niche_init: int = 4, dominance: float = 2.0, max_niches: int = 32, keep: float = 0.5,
+                 growth: int = 2, rank_top: int = 1):
         self.n_init = n_init
         self.elite_size = elite_size
         self.max_steps = max_steps
@@ -109,6 +113,9 @@ class BoundedEvolution(Strategy):
         self.niche_init = niche_init
         self.dominance = dominance
         self.max_niches = max_niches
+        self.keep = keep
+        self.growth = growth
+        self.rank_top = rank_top
 
     def bind(self, problem: Problem) -> None:
         self.problem_ = problem
@@ -298,16 +305,17 @@ class BoundedEvolution(Strategy):
         return (best.violation, float(best.values[self.target_])) if best is not None else (np.inf, np.inf)
 
     def _cull(self) -> None:
-        """Successive halving: once every live niche has had the round's quota, keep the better half."""
+        """Successive halving: once every live niche has had the round's quota, keep the better ``keep`` of them."""
         if len(self.alive_) < 2 or any(n.spent < self.round_quota_ for n in self.alive_):
             return
-        keep = math.ceil(len(self.alive_) * getattr(self, "keep", 0.5))
-        top = getattr(self, "rank_top", 1)
-        def score(n):
-            feas = [t.values[self.target_] for t in n.elite[:top] if t.violation == 0]
-            return float(np.mean(feas)) if feas else np.inf
-        self.alive_ = sorted(self.alive_, key=score)[:keep]
-        self.round_quota_ *= getattr(self, "growth", 2)
+        keep = math.ceil(len(self.alive_) * self.keep)
+        self.alive_ = sorted(self.alive_, key=self._race_score)[:keep]
+        self.round_quota_ *= self.growth
+
+    def _race_score(self, niche: Niche) -> float:
+        """Mean target value of the niche's ``rank_top`` best trials that are feasible (inf: none)."""
+        feasible = [t.values[self.target_] for t in niche.elite[:self.rank_top] if t.violation == 0]
+        return float(np.mean(feasible)) if feasible else np.inf
 
     # -- learning ----------------------------------------------------------------------
     def tell(self, trial: Trial) -> None:
