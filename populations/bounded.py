@@ -30,8 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from evonas.core.objectives import Constraint
-from evonas.core.problem import Problem, Proposal, Trial
+from evonas.core.problem import Proposal, Trial
 from populations.base import Strategy
 from populations.surrogate import OneHotRidge
 
@@ -117,18 +116,10 @@ class BoundedEvolution(Strategy):
         self.growth = growth
         self.rank_top = rank_top
 
-    def bind(self, problem: Problem) -> None:
-        self.problem_ = problem
-
-    def constrain(self, constraints: tuple[Constraint, ...]) -> None:
-        self.constraints_ = tuple(constraints)
-
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
-        constraints = getattr(self, "constraints_", ())
-        problem = getattr(self, "problem_", None)
-        names = [o.name for o in problem.objectives] if problem is not None else []
-        bounded = {c.name for c in constraints}
+        names = [o.name for o in self.problem_.objectives] if self.problem_ is not None else []
+        bounded = {c.name for c in self.constraints_}
         self.target_ = next((i for i, name in enumerate(names) if name not in bounded), 0)
         self.seen_: set = set()
         self.asked_ = 0
@@ -260,11 +251,10 @@ class BoundedEvolution(Strategy):
 
     def _known_violation(self, genome) -> float:
         """Total violation of the constraints whose metric the problem knows without evaluating."""
-        constraints = getattr(self, "constraints_", ())
-        if not constraints or getattr(self, "problem_", None) is None:
+        if not self.constraints_ or self.problem_ is None:
             return 0.0
-        metrics = self.problem_.cheap_metrics(genome, [c.name for c in constraints])
-        return sum(c.violation(metrics) for c in constraints if c.name in metrics)
+        metrics = self.problem_.cheap_metrics(genome, [c.name for c in self.constraints_])
+        return sum(c.violation(metrics) for c in self.constraints_ if c.name in metrics)
 
     # -- the race ----------------------------------------------------------------------
     def _dominant_position(self, samples: int = 4) -> int | None:
@@ -275,8 +265,7 @@ class BoundedEvolution(Strategy):
         when no metric is known cheaply or no position's mean spread is ``dominance``
         times every other's.
         """
-        constraints = getattr(self, "constraints_", ())
-        problem = getattr(self, "problem_", None)
+        constraints, problem = self.constraints_, self.problem_
         if not constraints or problem is None:
             return None
         names = [c.name for c in constraints]
