@@ -23,7 +23,8 @@ from hardware.drift import Calibration, CalibrationFile, Compensation, Condition
 from hardware.gpu import OnnxRuntimeCUDA, require_cuda_session
 from hardware.objectives import LatencySource
 from hardware.onnx_io import to_onnx
-from hardware.targets import LatencyMeasurement, TimingProtocol, get_target, pinned, time_compensated, time_runs
+from hardware.registry import get_target
+from hardware.targets import LatencyMeasurement, TimingProtocol, pinned, time_compensated, time_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (3, 16, 16)

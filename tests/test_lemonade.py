@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from evonas.api.spec import RunSpec, open_study, resume_study
+from evonas.api.launch import open_study, resume_study
+from evonas.api.spec import RunSpec
 from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.core.problem import Trial, TrialState
