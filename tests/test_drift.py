@@ -147,6 +147,7 @@ while time.perf_counter() < end:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_load_probe_sees_another_process_on_the_timing_core():
     core = psutil.Process().cpu_affinity()[0]
@@ -168,6 +169,7 @@ def test_load_probe_sees_another_process_on_the_timing_core():
     assert "contention" in drift.flags(_estimate(), shared, Compensation())[0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_a_measurement_on_a_contended_core_is_taken_again_then_flagged():
     core = psutil.Process().cpu_affinity()[0]
@@ -291,6 +293,7 @@ def test_onnx_gpu_refuses_a_session_that_fell_back_to_the_cpu():
             OnnxRuntimeCUDA().measure(_model(), SHAPE)
 
 
+@pytest.mark.slow
 def test_profile_warns_in_one_line_when_the_machine_is_too_noisy(tmp_path):
     env = {**os.environ, "EVONAS_CALIBRATION_FILE": str(tmp_path / "cal.json")}
     cmd = [sys.executable, "-m", "evonas", "profile", "--random", "2", "--input-shape", "3,16,16", "--no-memory",

@@ -136,6 +136,7 @@ def test_callable_target_summarises_per_run_timings():
         CallableTarget(lambda p: -1.0).measure(small_model(), SHAPE)
 
 
+@pytest.mark.slow
 def test_remote_target_example_runs_for_real():
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "remote_target.py"), "--random", "1",
                            "--input-shape", "3,16,16"], capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -161,6 +161,7 @@ def test_profile_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path):
     out = tmp_path / "run"
     assert main(["search", "--strategy", "aging", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",

@@ -321,6 +321,7 @@ def _digits(n: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(digits.images[:n] / 16.0, dtype=torch.float32)[:, None], torch.tensor(digits.target[:n])
 
 
+@pytest.mark.slow
 def test_distill_pulls_a_student_towards_its_teacher():
     x, y = _digits()
     gen = torch.Generator().manual_seed(5)
@@ -338,6 +339,7 @@ def test_distill_pulls_a_student_towards_its_teacher():
     assert gap() < 0.5 * before
 
 
+@pytest.mark.slow
 def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
     x, y = _digits()
     config = TrainConfig(batch_size=32, lr=3e-2)
@@ -361,6 +363,7 @@ def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
     assert finetuned(trained, None) >= accuracy(trained, x, y) - 0.02
 
 
+@pytest.mark.slow
 def test_repair_takes_more_rounds_only_while_the_child_is_worse_than_its_parent():
     x, y = _digits()
     config = TrainConfig(batch_size=32, lr=3e-2, repair_rounds=3)

@@ -50,6 +50,7 @@ def _front_ids(run_dir: Path) -> list[int]:
     return [m["id"] for m in json.loads(done.stdout)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(browser.unavailable() is not None, reason=f"no headless browser: {browser.unavailable()}")
 def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
     done = _evonas("report", str(real_run), "--out", str(tmp_path / "report"))
@@ -86,6 +87,7 @@ def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
     assert rows == len(front) and row_ids == front
 
 
+@pytest.mark.slow
 def test_report_files_are_self_contained(real_run, tmp_path):
     report = write_report(real_run, tmp_path / "r")
     html = report.html.read_text()
