@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from hardware.lut import LatencyTable, build_table, entry_protocol, genome_layers
-from hardware.targets import get_target
+from hardware.registry import get_target
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ _PUBLIC = {
     # benchmark problems
     "NB201Problem": "evonas.benchmarks.nb201", "OFAProblem": "evonas.benchmarks.ofa",
     # hardware
-    "get_target": "hardware.targets", "Target": "hardware.targets",
+    "get_target": "hardware.registry", "Target": "hardware.targets",
     # strategies
     "Strategy": "populations.base", "RandomSearch": "populations.random_search",
     "AgingEvolution": "populations.aging", "DifferentialEvolution": "populations.de",

@@ -1,6 +1,7 @@
 """GPU targets: ``gpu`` (torch on CUDA, timed with CUDA events) and ``onnx-gpu`` (ONNX Runtime's CUDA provider).
 
-Both refuse to be created without a usable device (:class:`~evonas.core.errors.UserError`
+Built on :mod:`hardware.targets`; their factories (:func:`torch_cuda`, :func:`onnx_cuda`) are
+entries of :data:`hardware.registry.TARGETS`. Both refuse to be created without a usable device (:class:`~evonas.core.errors.UserError`
 with one line saying what is missing), so a search never silently times the CPU instead.
 """
 
@@ -129,3 +130,21 @@ def require_cuda_session(sess) -> None:
     if not assigned or assigned[0] != CUDA_PROVIDER:
         raise UserError(f"target 'onnx-gpu': ONNX Runtime assigned {', '.join(assigned) or 'no provider'}, not "
                         f"{CUDA_PROVIDER} (CUDA or cuDNN libraries missing?); refusing to time the CPU as the GPU")
+
+
+def torch_cuda(protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """torch eager on CUDA device 0, timed with CUDA events (a clear error without a GPU).
+
+    Args:
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return TorchCUDA.create(protocol)
+
+
+def onnx_cuda(protocol: TimingProtocol = TimingProtocol()) -> Target:
+    """ONNX Runtime's CUDA execution provider on the exported file (a clear error where it is missing).
+
+    Args:
+        protocol: how each latency is measured (warm-up, repeats, window).
+    """
+    return OnnxRuntimeCUDA.create(protocol)

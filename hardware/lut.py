@@ -37,7 +37,8 @@ from evonas.core.errors import UserError
 from evonas.mobilenet.space import Genome, MobileNetSpace, SpaceConfig
 from hardware.fingerprint import differences, environment_fingerprint
 from hardware.onnx_io import OPSET
-from hardware.targets import LatencyMeasurement, OnnxRuntimeCPU, Target, TimingProtocol, get_target
+from hardware.registry import get_target
+from hardware.targets import LatencyMeasurement, OnnxRuntimeCPU, Target, TimingProtocol
 
 LUT_FORMAT = "evonas-latency-lut"
 LUT_VERSION = 1

@@ -14,7 +14,8 @@ from torch import nn
 from evonas.core.objectives import MetricContext, Objective, interval_names
 from hardware.fingerprint import environment_fingerprint
 from evonas.mobilenet.costs import count_flops, count_params
-from hardware.targets import LatencyMeasurement, Target, get_target
+from hardware.registry import get_target
+from hardware.targets import LatencyMeasurement, Target
 
 
 def _params(model: nn.Module, genome: Any, context: MetricContext) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 
 from evonas.core.problem import Proposal, Trial
 from evonas.core.pareto import crowding_distance, pareto_rank
-from populations.base import Strategy
+from populations.base import Strategy, unseen
 
 
 @runtime_checkable
@@ -58,7 +58,7 @@ class AgingEvolution(Strategy):
     def ask(self) -> Proposal:
         self.asked_ += 1
         if self.asked_ <= self.population or len(self.population_) < 2:
-            return Proposal(self._unseen(lambda: self.space_.sample(self.rng_)), None, "random")
+            return Proposal(unseen(lambda: self.space_.sample(self.rng_), self.seen_, self.max_retries), None, "random")
         if self._neighbourly:
             return self._neighbour_child()
         parent = self._tournament()
@@ -69,7 +69,7 @@ class AgingEvolution(Strategy):
             holder.append(op)
             return genome
 
-        genome = self._unseen(child)
+        genome = unseen(child, self.seen_, self.max_retries)
         return Proposal(genome, parent.id, holder[-1])
 
     def _neighbour_child(self) -> Proposal:
@@ -81,16 +81,8 @@ class AgingEvolution(Strategy):
                 self.seen_.add(genome)
                 return Proposal(genome, parent.id, "mutate_neighbour")
         step, _ = self.space_.mutate(parent.genome, self.rng_)
-        genome = self._unseen(lambda: self.space_.mutate(step, self.rng_)[0])
+        genome = unseen(lambda: self.space_.mutate(step, self.rng_)[0], self.seen_, self.max_retries)
         return Proposal(genome, parent.id, "mutate_twice")
-
-    def _unseen(self, draw):
-        for _ in range(self.max_retries):
-            genome = draw()
-            if genome not in self.seen_:
-                break
-        self.seen_.add(genome)
-        return genome
 
     def _tournament(self) -> Trial:
         """Best of ``sample_size`` random members: lowest Pareto rank, then largest crowding.

@@ -9,12 +9,15 @@ touches files or the clock, and all its randomness comes from the generator give
 from __future__ import annotations
 
 import abc
+from typing import Any, Callable, Hashable, TypeVar
 
 import numpy as np
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint
 from evonas.core.problem import Problem, Proposal, SearchSpace, Trial
+
+T = TypeVar("T")
 
 
 class Strategy(abc.ABC):
@@ -27,6 +30,10 @@ class Strategy(abc.ABC):
     name: str = "strategy"
     max_objectives: int | None = None
     """The most objectives this strategy handles (``None``: any number)."""
+    problem_: Problem | None = None
+    """The problem given to :meth:`bind` (``None`` until then)."""
+    constraints_: tuple[Constraint, ...] = ()
+    """The constraints given to :meth:`constrain` (none until then)."""
 
     def check(self, n_objectives: int) -> None:
         """Raise :class:`~evonas.core.errors.UserError` at start-up if ``n_objectives`` is too many."""
@@ -44,16 +51,18 @@ class Strategy(abc.ABC):
         """Optional hook, called by the driver before :meth:`setup`: the problem being searched.
 
         For strategies that need training-free metrics of candidates before proposing them
-        (:meth:`~evonas.core.problem.Problem.cheap_metrics`); the default ignores it.
+        (:meth:`~evonas.core.problem.Problem.cheap_metrics`); the default keeps it as ``problem_``.
         """
+        self.problem_ = problem
 
     def constrain(self, constraints: tuple[Constraint, ...]) -> None:
         """Optional hook, called by the driver before :meth:`setup`: the search's constraints.
 
         For strategies that concentrate the search near a bound or screen candidates with
-        :meth:`~evonas.core.problem.Problem.cheap_metrics`; the default ignores it (every trial
-        still carries its ``violation``).
+        :meth:`~evonas.core.problem.Problem.cheap_metrics`; the default keeps them as
+        ``constraints_`` (every trial carries its ``violation`` either way).
         """
+        self.constraints_ = tuple(constraints)
 
     @abc.abstractmethod
     def ask(self) -> Proposal:
@@ -62,3 +71,24 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def tell(self, trial: Trial) -> None:
         """Learn from one evaluated (possibly failed) trial."""
+
+
+def unseen(draw: Callable[[], T], seen: set, tries: int, key: Callable[[T], Hashable] | None = None) -> T:
+    """The first of up to ``tries`` results of ``draw()`` not in ``seen``, else the last one.
+
+    Args:
+        draw: makes one candidate (a genome, or what ``key`` turns into one); called once per try.
+        seen: genomes already proposed or told; the result's genome is added to it.
+        tries: the most draws (at least one).
+        key: the genome a drawn value stands for (default: the value itself).
+
+    Returns:
+        The accepted draw, unseen unless every try landed on a seen genome.
+    """
+    genome_of: Callable[[Any], Hashable] = key or (lambda value: value)
+    for _ in range(tries):
+        value = draw()
+        if genome_of(value) not in seen:
+            break
+    seen.add(genome_of(value))
+    return value

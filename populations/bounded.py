@@ -18,8 +18,8 @@ Two further ideas make it sample-efficient:
   needs a rebuild of the whole network, so an elite that converged on one value never
   leaves it, and random feasible samples favour the cheap values over the best one. The
   strategy therefore races one niche per value of that position, successive-halving
-  style: every niche gets ``quota`` proposals, the better half go on with twice the
-  quota, and so on until one niche is left.
+  style: every niche gets ``quota`` proposals, the better half (``keep``) go on with twice
+  the quota (``growth``), and so on until one niche is left.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from evonas.core.objectives import Constraint
-from evonas.core.problem import Problem, Proposal, Trial
+from evonas.core.problem import Proposal, Trial
 from populations.base import Strategy
 from populations.surrogate import OneHotRidge
 
@@ -90,13 +89,17 @@ class BoundedEvolution(Strategy):
         niche_init: random proposals of a raced niche before its elite is used.
         dominance: how many times the cost spread of the raced position must exceed any other's.
         max_niches: the most values a raced position may have.
+        keep: fraction of the live niches a race round keeps (0.5: successive halving).
+        growth: factor by which each race round multiplies the per-niche quota.
+        rank_top: best feasible trials of a niche whose mean target value ranks it in the race.
     """
 
     name = "bounded"
 
     def __init__(self, n_init: int = 20, elite_size: int = 10, max_steps: int = 2, crossover: float = 0.8,
                  tries: int = 16, pool: int = 4, alpha: float = 1.0, refit: int = 5, quota: int = 10,
-                 niche_init: int = 4, dominance: float = 2.0, max_niches: int = 32):
+                 niche_init: int = 4, dominance: float = 2.0, max_niches: int = 32, keep: float = 0.5,
+                 growth: int = 2, rank_top: int = 1):
         self.n_init = n_init
         self.elite_size = elite_size
         self.max_steps = max_steps
@@ -109,19 +112,14 @@ class BoundedEvolution(Strategy):
         self.niche_init = niche_init
         self.dominance = dominance
         self.max_niches = max_niches
-
-    def bind(self, problem: Problem) -> None:
-        self.problem_ = problem
-
-    def constrain(self, constraints: tuple[Constraint, ...]) -> None:
-        self.constraints_ = tuple(constraints)
+        self.keep = keep
+        self.growth = growth
+        self.rank_top = rank_top
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
-        constraints = getattr(self, "constraints_", ())
-        problem = getattr(self, "problem_", None)
-        names = [o.name for o in problem.objectives] if problem is not None else []
-        bounded = {c.name for c in constraints}
+        names = [o.name for o in self.problem_.objectives] if self.problem_ is not None else []
+        bounded = {c.name for c in self.constraints_}
         self.target_ = next((i for i, name in enumerate(names) if name not in bounded), 0)
         self.seen_: set = set()
         self.asked_ = 0
@@ -253,11 +251,10 @@ class BoundedEvolution(Strategy):
 
     def _known_violation(self, genome) -> float:
         """Total violation of the constraints whose metric the problem knows without evaluating."""
-        constraints = getattr(self, "constraints_", ())
-        if not constraints or getattr(self, "problem_", None) is None:
+        if not self.constraints_ or self.problem_ is None:
             return 0.0
-        metrics = self.problem_.cheap_metrics(genome, [c.name for c in constraints])
-        return sum(c.violation(metrics) for c in constraints if c.name in metrics)
+        metrics = self.problem_.cheap_metrics(genome, [c.name for c in self.constraints_])
+        return sum(c.violation(metrics) for c in self.constraints_ if c.name in metrics)
 
     # -- the race ----------------------------------------------------------------------
     def _dominant_position(self, samples: int = 4) -> int | None:
@@ -268,8 +265,7 @@ class BoundedEvolution(Strategy):
         when no metric is known cheaply or no position's mean spread is ``dominance``
         times every other's.
         """
-        constraints = getattr(self, "constraints_", ())
-        problem = getattr(self, "problem_", None)
+        constraints, problem = self.constraints_, self.problem_
         if not constraints or problem is None:
             return None
         names = [c.name for c in constraints]
@@ -298,16 +294,17 @@ class BoundedEvolution(Strategy):
         return (best.violation, float(best.values[self.target_])) if best is not None else (np.inf, np.inf)
 
     def _cull(self) -> None:
-        """Successive halving: once every live niche has had the round's quota, keep the better half."""
+        """Successive halving: once every live niche has had the round's quota, keep the better ``keep`` of them."""
         if len(self.alive_) < 2 or any(n.spent < self.round_quota_ for n in self.alive_):
             return
-        keep = math.ceil(len(self.alive_) * getattr(self, "keep", 0.5))
-        top = getattr(self, "rank_top", 1)
-        def score(n):
-            feas = [t.values[self.target_] for t in n.elite[:top] if t.violation == 0]
-            return float(np.mean(feas)) if feas else np.inf
-        self.alive_ = sorted(self.alive_, key=score)[:keep]
-        self.round_quota_ *= getattr(self, "growth", 2)
+        keep = math.ceil(len(self.alive_) * self.keep)
+        self.alive_ = sorted(self.alive_, key=self._race_score)[:keep]
+        self.round_quota_ *= self.growth
+
+    def _race_score(self, niche: Niche) -> float:
+        """Mean target value of the niche's ``rank_top`` best trials that are feasible (inf: none)."""
+        feasible = [t.values[self.target_] for t in niche.elite[:self.rank_top] if t.violation == 0]
+        return float(np.mean(feasible)) if feasible else np.inf
 
     # -- learning ----------------------------------------------------------------------
     def tell(self, trial: Trial) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from evonas.core.problem import Proposal, Trial
 from evonas.core.pareto import rank_and_crowding
-from populations.base import Strategy
+from populations.base import Strategy, unseen
 
 
 class DifferentialEvolution(Strategy):
@@ -67,22 +67,15 @@ class DifferentialEvolution(Strategy):
     def ask(self) -> Proposal:
         self.asked_ += 1
         if self.asked_ <= self.population or len(self.population_) < 4:
-            vector, operator = self._unseen(lambda: self.rng_.random(len(self.cardinalities_))), "random"
+            draw, operator = (lambda: self.rng_.random(len(self.cardinalities_))), "random"
         else:
             target = self.target_ % len(self.population_)
             self.target_ += 1
-            vector, operator = self._unseen(lambda: self._child(target)), "de_rand1bin"
+            draw, operator = (lambda: self._child(target)), "de_rand1bin"
+        vector = unseen(draw, self.seen_, self.max_retries, key=self.decode)
         genome = self.decode(vector)
         self.pending_.setdefault(genome, []).append(vector)
         return Proposal(genome, None, operator)
-
-    def _unseen(self, draw) -> np.ndarray:
-        for _ in range(self.max_retries):
-            vector = draw()
-            if self.decode(vector) not in self.seen_:
-                break
-        self.seen_.add(self.decode(vector))
-        return vector
 
     def _child(self, target: int) -> np.ndarray:
         others = [i for i in range(len(self.population_)) if i != target]

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.neighbors import KernelDensity
 
-from evonas.core.problem import Problem, Proposal, Trial
+from evonas.core.problem import Proposal, Trial
 from morphisms.base import Morphism, MorphismPlan
 from morphisms.operators import MORPHISMS
 from evonas.core.pareto import ParetoArchive
@@ -85,10 +85,6 @@ class Lemonade(Strategy):
         self.cheap = tuple(cheap)
         self.morphisms = tuple(morphisms)
         self.bandwidth = bandwidth
-        self.problem_: Problem | None = None
-
-    def bind(self, problem: Problem) -> None:
-        self.problem_ = problem
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)

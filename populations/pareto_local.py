@@ -7,7 +7,7 @@ import numpy as np
 from evonas.core.problem import Proposal, Trial
 from populations.aging import HasNeighbours
 from evonas.core.pareto import ParetoArchive, rank_and_crowding
-from populations.base import Strategy
+from populations.base import Strategy, unseen
 
 
 class ParetoLocalSearch(Strategy):
@@ -47,7 +47,7 @@ class ParetoLocalSearch(Strategy):
     def ask(self) -> Proposal:
         self.asked_ += 1
         if self.asked_ <= self.n_init or (not len(self.front_) and self.least_violating_ is None):
-            return Proposal(self._unseen(lambda: self.space_.sample(self.rng_)), None, "random")
+            return Proposal(unseen(lambda: self.space_.sample(self.rng_), self.seen_, self.max_retries), None, "random")
         for _ in range(self.max_retries):
             parent = self._parent()
             genome, operator = self._child(parent)
@@ -55,7 +55,8 @@ class ParetoLocalSearch(Strategy):
                 self.seen_.add(genome)
                 return Proposal(genome, parent.id, operator)
         step, _ = self.space_.mutate(parent.genome, self.rng_)
-        return Proposal(self._unseen(lambda: self.space_.mutate(step, self.rng_)[0]), parent.id, "mutate_twice")
+        genome = unseen(lambda: self.space_.mutate(step, self.rng_)[0], self.seen_, self.max_retries)
+        return Proposal(genome, parent.id, "mutate_twice")
 
     def _parent(self) -> Trial:
         members = self.front_.trials
@@ -76,14 +77,6 @@ class ParetoLocalSearch(Strategy):
             if genome not in self.seen_:
                 return genome, operator
         return None, None
-
-    def _unseen(self, draw):
-        for _ in range(self.max_retries):
-            genome = draw()
-            if genome not in self.seen_:
-                break
-        self.seen_.add(genome)
-        return genome
 
     def tell(self, trial: Trial) -> None:
         self.seen_.add(trial.genome)

@@ -18,11 +18,10 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import ThreadpoolController
 
-from evonas.core.objectives import Constraint
-from evonas.core.problem import Problem, Proposal, SearchSpace, Trial
+from evonas.core.problem import Proposal, SearchSpace, Trial
 from populations.aging import HasNeighbours
 from evonas.core.pareto import ParetoArchive, hypervolume, pareto_rank, rank_and_crowding
-from populations.base import Strategy
+from populations.base import Strategy, unseen
 
 _blas: ThreadpoolController | None = None
 
@@ -231,14 +230,6 @@ class SurrogateParetoLocalSearch(Strategy):
         self.n_mutants = n_mutants
         self.beta = beta
         self.max_retries = max_retries
-        self.problem_: Problem | None = None
-        self.constraints_: tuple[Constraint, ...] = ()
-
-    def bind(self, problem: Problem) -> None:
-        self.problem_ = problem
-
-    def constrain(self, constraints: tuple[Constraint, ...]) -> None:
-        self.constraints_ = tuple(constraints)
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
@@ -269,11 +260,11 @@ class SurrogateParetoLocalSearch(Strategy):
     def ask(self) -> Proposal:
         self.asked_ += 1
         if self.asked_ <= self.n_init or not self.told_:
-            return Proposal(self._unseen(lambda: self.space_.sample(self.rng_)), None, "random")
+            return Proposal(unseen(lambda: self.space_.sample(self.rng_), self.seen_, self.max_retries), None, "random")
         parent, children = self._parent()
         if not children:
             step, _ = self.space_.mutate(parent.genome, self.rng_)
-            genome = self._unseen(lambda: self.space_.mutate(step, self.rng_)[0])
+            genome = unseen(lambda: self.space_.mutate(step, self.rng_)[0], self.seen_, self.max_retries)
             return Proposal(genome, parent.id, "mutate_twice")
         score = self._scores(children)
         if self.escape and score.max() <= 0 and self.neighbourly_:
@@ -359,14 +350,6 @@ class SurrogateParetoLocalSearch(Strategy):
             ring = [ring[i] for i in np.sort(self.rng_.choice(len(ring), self.max_ring, replace=False))]
         return ring
 
-    def _unseen(self, draw):
-        for _ in range(self.max_retries):
-            genome = draw()
-            if genome not in self.seen_:
-                break
-        self.seen_.add(genome)
-        return genome
-
     # -- selection --------------------------------------------------------------------------
     def _known(self, genome) -> tuple[np.ndarray, np.ndarray, float]:
         """Cached per genome: its one-hot features, the objectives known without training
@@ -392,11 +375,6 @@ class SurrogateParetoLocalSearch(Strategy):
             self.models_[j].fit(np.array(self.rows_), cheap, values)
             self.fitted_[j] = key
         return self.models_[j]
-
-    def _select(self, candidates: list) -> int:
-        """Index of the candidate to propose: the best score, ties at random."""
-        score = self._scores(candidates)
-        return int(self.rng_.choice(np.flatnonzero(score == score.max())))
 
     def _scores(self, candidates: list, beta: float | None = None) -> np.ndarray:
         """Per candidate: its hypervolume improvement if positive for any, else minus its shift to

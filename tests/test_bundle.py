@@ -80,6 +80,7 @@ def _one_line_error(capsys) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_bundles_cover_the_front_with_their_files(exported, run_dir, capsys):
     out, manifest, _ = exported
     front = _front(run_dir, capsys)
@@ -91,6 +92,7 @@ def test_bundles_cover_the_front_with_their_files(exported, run_dir, capsys):
     assert not list(out.parent.glob(".bundle.partial-*"))
 
 
+@pytest.mark.slow
 def test_onnx_files_have_a_dynamic_batch_and_match_torch_at_batch_1_and_8(exported, run_dir):
     out, manifest, _ = exported
     for m in manifest["models"]:
@@ -111,6 +113,7 @@ def test_onnx_files_have_a_dynamic_batch_and_match_torch_at_batch_1_and_8(export
         assert m["max_abs_diff"] <= 1e-4 and set(m["parity"]) == {"1", "8"}
 
 
+@pytest.mark.slow
 def test_manifest_and_card_describe_objectives_preprocessing_and_latency(exported, run_dir, capsys):
     out, manifest, _ = exported
     front = {f["id"]: f for f in _front(run_dir, capsys)}
@@ -144,6 +147,7 @@ def test_manifest_and_card_describe_objectives_preprocessing_and_latency(exporte
         assert f"--select {m['candidate_id']} --quantize int8" in card
 
 
+@pytest.mark.slow
 def test_the_reproduce_command_parses_back_to_the_stored_spec(exported, run_dir):
     _, manifest, _ = exported
     with RunStore.open(run_dir) as store:
@@ -169,6 +173,7 @@ def test_search_args_round_trip_every_field():
     assert search_args(RunSpec()) == []
 
 
+@pytest.mark.slow
 def test_int8_model_is_quantized_and_reported_beside_the_float_one(exported):
     out, manifest, stdout = exported
     for m in manifest["models"]:
@@ -190,6 +195,7 @@ def test_int8_model_is_quantized_and_reported_beside_the_float_one(exported):
         assert f"{m['int8']['latency']['median_ms']:.4g} ms" in stdout
 
 
+@pytest.mark.slow
 def test_select_exports_a_chosen_candidate_through_the_python_api(run_dir, tmp_path, capsys):
     cid = _front(run_dir, capsys)[-1]["id"]
     result = SearchResult((), [], [], [], run_dir=run_dir)
@@ -201,6 +207,7 @@ def test_select_exports_a_chosen_candidate_through_the_python_api(run_dir, tmp_p
 
 @pytest.mark.parametrize("select,message", [("99", "--select 99: not a successful candidate"),
                                             ("x", "expected candidate ids")])
+@pytest.mark.slow
 def test_an_unknown_select_id_is_one_line_exit_2_nothing_written(run_dir, tmp_path, capsys, select, message):
     out = tmp_path / "out"
     assert main(["export", str(run_dir), "--out", str(out), "--select", select]) == 2
@@ -208,6 +215,7 @@ def test_an_unknown_select_id_is_one_line_exit_2_nothing_written(run_dir, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_candidate_whose_weights_were_not_kept_is_one_line_exit_2(run_dir, tmp_path, capsys):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
@@ -217,6 +225,7 @@ def test_a_candidate_whose_weights_were_not_kept_is_one_line_exit_2(run_dir, tmp
     assert "kept no weights" in _one_line_error(capsys) and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+@pytest.mark.slow
 def test_an_existing_non_empty_out_dir_is_refused_and_untouched(run_dir, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
@@ -227,6 +236,7 @@ def test_an_existing_non_empty_out_dir_is_refused_and_untouched(run_dir, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.slow
 def test_a_failure_on_a_later_member_leaves_nothing_behind(run_dir, tmp_path, capsys):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
@@ -240,6 +250,7 @@ def test_a_failure_on_a_later_member_leaves_nothing_behind(run_dir, tmp_path, ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_export_leaves_nothing_behind(run_dir, tmp_path, monkeypatch, capsys):
     """Ctrl-C while the bundle is half built (raised where it lands on a slow machine: while the
     first member's latency is measured) removes the partial bundle; the CLI says so, exit 130."""

@@ -29,6 +29,7 @@ def run_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_search_records_every_candidate(run_dir, capsys):
     assert (run_dir / "run.db").is_file()
     assert main(["history", str(run_dir), "--format", "json"]) == 0
@@ -43,6 +44,7 @@ def test_search_records_every_candidate(run_dir, capsys):
     assert children and all(h["operator"].startswith("mutate_") for h in children)
 
 
+@pytest.mark.slow
 def test_front_is_non_dominated(run_dir, capsys):
     assert main(["front", str(run_dir), "--format", "json"]) == 0
     front = json.loads(capsys.readouterr().out)
@@ -54,6 +56,7 @@ def test_front_is_non_dominated(run_dir, capsys):
     assert "Pareto front" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_export_matches_front_and_runs_in_onnxruntime(run_dir, tmp_path, capsys):
     main(["front", str(run_dir), "--format", "json"])
     front = json.loads(capsys.readouterr().out)
@@ -75,6 +78,7 @@ def test_export_matches_front_and_runs_in_onnxruntime(run_dir, tmp_path, capsys)
     assert (out / "manifest.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_search_is_repeatable_under_a_seed(tmp_path, capsys):
     """With a deterministic cost (FLOPs) the whole trajectory repeats under a seed.
 
@@ -128,6 +132,7 @@ def test_bad_input_is_one_clear_line_exit_2_nothing_written(case, tmp_path, caps
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_three_objectives_front_history_and_export(tmp_path, capsys):
     """k = 3 through the CLI: every view and the export manifest carry all three objectives."""
     out, onnx_dir = tmp_path / "run", tmp_path / "onnx"
@@ -150,6 +155,7 @@ def test_three_objectives_front_history_and_export(tmp_path, capsys):
     assert [list(m["objectives"]) for m in manifest["models"]] == [names] * len(front)
 
 
+@pytest.mark.slow
 def test_target_options_reach_the_target_and_the_store(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["search", "--target", "edge-cpu", "--min-seconds", "0.3", "--pin-core", "none",
@@ -185,6 +191,7 @@ def test_each_space_has_a_default_strategy_named_in_its_stored_config(capsys):
     assert "--n-pc" in text and "--population" not in text and "lemonade on mobilenet" in text
 
 
+@pytest.mark.slow
 def test_output_dir_holding_a_run_is_refused_and_untouched(run_dir, capsys):
     before = (run_dir / "run.db").read_bytes()
     assert main(["search", "--out", str(run_dir), *TINY]) == 2

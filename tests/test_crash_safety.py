@@ -57,6 +57,7 @@ def _kill_when(proc: subprocess.Popen, db: Path, at_least: int, timeout: float =
     return _rows(db) if alive else -1
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_history(tmp_path):
     evaluations, rng = 600, np.random.default_rng(11)
     reference = tmp_path / "reference"
@@ -76,6 +77,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_history(tm
     assert got == expected  # ids, genomes, lineage, states and metrics, candidate by candidate
 
 
+@pytest.mark.slow
 def test_one_writer_per_run_and_a_killed_writers_lock_is_taken_over(tmp_path, capsys):
     run = tmp_path / "run"
     proc = subprocess.Popen(_nb201_search(run, 10**6), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -131,6 +133,7 @@ def test_a_damaged_or_foreign_database_is_one_clear_error_and_left_untouched(kin
     assert db.read_bytes() == before and not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_truncated_weights_are_a_clear_error(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["search", "--strategy", "aging", "--evaluations", "2", "--epochs", "0.2", "--target", "cpu", "--min-seconds", "0.1",

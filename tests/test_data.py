@@ -13,15 +13,16 @@ from PIL import Image
 from evonas.mobilenet.data import (Dataset, embedded_default, load_cifar10, load_dataset, load_idx,
                          load_image_folder, load_npz)
 from evonas.core.errors import DataError
+from conftest import shared_data
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 def _mnist_dir() -> Path:
-    if not (MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST not found at {MNIST}; CI provides ../shared/data")
-    return MNIST
+    directory = shared_data("mnist")
+    if not (directory / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST not found at {directory}; CI provides ../shared/data (or set EVONAS_SHARED_DATA)")
+    return directory
 
 
 def _write_idx(path: Path, arr: np.ndarray, magic: int, compress: bool) -> Path:

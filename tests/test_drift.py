@@ -23,7 +23,8 @@ from hardware.drift import Calibration, CalibrationFile, Compensation, Condition
 from hardware.gpu import OnnxRuntimeCUDA, require_cuda_session
 from hardware.objectives import LatencySource
 from hardware.onnx_io import to_onnx
-from hardware.targets import LatencyMeasurement, TimingProtocol, get_target, pinned, time_compensated, time_runs
+from hardware.registry import get_target
+from hardware.targets import LatencyMeasurement, TimingProtocol, pinned, time_compensated, time_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (3, 16, 16)
@@ -146,6 +147,7 @@ while time.perf_counter() < end:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_load_probe_sees_another_process_on_the_timing_core():
     core = psutil.Process().cpu_affinity()[0]
@@ -167,6 +169,7 @@ def test_load_probe_sees_another_process_on_the_timing_core():
     assert "contention" in drift.flags(_estimate(), shared, Compensation())[0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_a_measurement_on_a_contended_core_is_taken_again_then_flagged():
     core = psutil.Process().cpu_affinity()[0]
@@ -290,6 +293,7 @@ def test_onnx_gpu_refuses_a_session_that_fell_back_to_the_cpu():
             OnnxRuntimeCUDA().measure(_model(), SHAPE)
 
 
+@pytest.mark.slow
 def test_profile_warns_in_one_line_when_the_machine_is_too_noisy(tmp_path):
     env = {**os.environ, "EVONAS_CALIBRATION_FILE": str(tmp_path / "cal.json")}
     cmd = [sys.executable, "-m", "evonas", "profile", "--random", "2", "--input-shape", "3,16,16", "--no-memory",

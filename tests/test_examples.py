@@ -55,6 +55,7 @@ def test_every_example_is_covered():
                    for line in imports), (name, imports)  # only the public API
 
 
+@pytest.mark.slow
 def test_custom_objective(tmp_path):
     out = tmp_path / "run"
     stdout = example("custom_objective.py", out)
@@ -73,6 +74,7 @@ def test_custom_objective(tmp_path):
         assert {"size_mb", "energy_mj"} <= set(model["objectives"])
 
 
+@pytest.mark.slow
 def test_cli_custom_objective_from_the_example(tmp_path):
     out, exported = tmp_path / "run", tmp_path / "onnx"
     run([sys.executable, "-m", "evonas", "search", "--objectives", "accuracy",
@@ -86,6 +88,7 @@ def test_cli_custom_objective_from_the_example(tmp_path):
     assert manifest["models"] and all("size_mb" in m["objectives"] for m in manifest["models"])
 
 
+@pytest.mark.slow
 def test_constraint(tmp_path):
     out = tmp_path / "run"
     stdout = example("constraint.py", out, "--max-params", "150000")
@@ -97,6 +100,7 @@ def test_constraint(tmp_path):
     assert all(row["violation"] > 0 for row in history if row["metrics"]["params"] > 150000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["aging", "de"])  # sample/mutate, and encode/decode
 def test_custom_space(tmp_path, strategy):
     out = tmp_path / "run"
@@ -107,6 +111,7 @@ def test_custom_space(tmp_path, strategy):
     assert all(0 <= row["objectives"]["accuracy"] <= 1 and row["objectives"]["params"] > 0 for row in history)
 
 
+@pytest.mark.slow
 def test_ask_tell(tmp_path):
     out = tmp_path / "run"
     stdout = example("ask_tell.py", out)

@@ -19,8 +19,8 @@ from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from hardware.external import CallableTarget
 from hardware.fingerprint import differences, environment_fingerprint
 from hardware.onnx_io import to_onnx
-from hardware.targets import (TARGETS, OnnxRuntimeCPU, TimingProtocol, TorchCPU, get_target, pinned,
-                              summarize)
+from hardware.registry import TARGETS, get_target
+from hardware.targets import OnnxRuntimeCPU, TimingProtocol, TorchCPU, pinned, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=10, min_seconds=0.0)
@@ -136,6 +136,7 @@ def test_callable_target_summarises_per_run_timings():
         CallableTarget(lambda p: -1.0).measure(small_model(), SHAPE)
 
 
+@pytest.mark.slow
 def test_remote_target_example_runs_for_real():
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "remote_target.py"), "--random", "1",
                            "--input-shape", "3,16,16"], capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -1,4 +1,5 @@
-"""The layering in ARCHITECTURE.md, enforced: no module imports a layer above its own.
+"""The layering in ARCHITECTURE.md, enforced: no module imports a layer above its own, and no
+modules import each other in a loop.
 
 Imports are read from the source with :mod:`ast` (including imports inside functions, which
 are still dependencies), so the check needs no import side effects.
@@ -86,6 +87,84 @@ def violations(extra: dict[str, str] | None = None) -> list[str]:
     return bad
 
 
+def _edges(source: str, module: str, is_pkg: bool, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``module`` imports: ``from pkg import name`` counts as pkg.name
+    where that is a module, else as pkg (a package's ``__init__`` run only on the way to a
+    submodule is not an edge, or every re-exporting ``__init__`` would close a loop)."""
+    found = set()
+    for node in ast.walk(ast.parse(source, module)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module.split(".") if node.module else []
+            if node.level:
+                parts = module.split(".")
+                base = parts[: len(parts) - node.level + (1 if is_pkg else 0)] + base
+            for alias in node.names:
+                sub = ".".join(base + [alias.name])
+                found.add(sub if sub in known else ".".join(base))
+    return {m for m in found if m in known and m != module}
+
+
+def cycles(extra: dict[str, str] | None = None) -> list[list[str]]:
+    """One import loop (``[a, b, ..., a]``) per group of modules that import each other.
+
+    ``extra`` adds or replaces modules (name -> source). The groups are the strongly connected
+    components of the import graph (Tarjan's algorithm); each is reported as one loop through it.
+    """
+    sources = {module: (path.read_text(), path.name == "__init__.py") for module, path in _modules()}
+    sources.update({module: (text, False) for module, text in (extra or {}).items()})
+    known = set(sources)
+    graph = {module: sorted(_edges(text, module, is_pkg, known)) for module, (text, is_pkg) in sources.items()}
+    return [_loop_through(group, graph) for group in _components(graph) if len(group) > 1]
+
+
+def _components(graph: dict[str, list[str]]) -> list[set[str]]:
+    """The strongly connected components of ``graph`` (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:  # node is the root of a component: pop it off the stack
+            group = set()
+            while node not in group:
+                group.add(stack.pop())
+            groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def _loop_through(group: set[str], graph: dict[str, list[str]]) -> list[str]:
+    """A shortest loop from the group's first module back to itself, staying inside the group."""
+    start = min(group)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        nxt_frontier = []
+        for node in frontier:
+            for nxt in graph[node]:
+                if nxt == start:
+                    return paths[node] + [start]
+                if nxt in group and nxt not in paths:
+                    paths[nxt] = paths[node] + [nxt]
+                    nxt_frontier.append(nxt)
+        frontier = nxt_frontier
+    raise AssertionError(f"no loop through {sorted(group)}")
+
+
 def test_no_module_imports_a_higher_layer():
     assert violations() == []
 
@@ -101,3 +180,14 @@ def test_the_check_catches_upward_and_sideways_imports():
                         "hardware._probe": "def f():\n    import morphisms.base\n"})
     assert any(v.startswith("evonas.core._probe") and "evonas.engine" in v for v in found)
     assert any(v.startswith("hardware._probe") and "morphisms.base" in v for v in found)
+
+
+def test_no_import_cycles():
+    loops = cycles()
+    assert loops == [], "import loops: " + "; ".join(" -> ".join(loop) for loop in loops)
+
+
+def test_the_check_catches_import_cycles_also_through_function_level_imports():
+    found = cycles({"hardware._probe_a": "import hardware._probe_b\n",
+                    "hardware._probe_b": "def f():\n    from hardware import _probe_a\n"})
+    assert ["hardware._probe_a", "hardware._probe_b", "hardware._probe_a"] in found

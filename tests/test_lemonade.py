@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from evonas.api.spec import RunSpec, open_study, resume_study
+from evonas.api.launch import open_study, resume_study
+from evonas.api.spec import RunSpec
 from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.core.problem import Trial, TrialState
@@ -77,6 +78,7 @@ def _spec(**kw) -> RunSpec:
                    problem_options=dict(epochs=0.5, inherit_epochs=0.25, batch_size=64), **kw)
 
 
+@pytest.mark.slow
 def test_restart_keeps_front_weights_and_children_inherit_them(tmp_path):
     run = tmp_path / "run"
     study = open_study(_spec(evaluations=4), run)
@@ -96,6 +98,7 @@ def test_restart_keeps_front_weights_and_children_inherit_them(tmp_path):
     assert (row.parent_id, row.operator) == (child.parent_id, child.operator)
 
 
+@pytest.mark.slow
 def test_cli_search_lemonade_then_export(tmp_path, capsys):
     run, out = tmp_path / "run", tmp_path / "onnx"
     assert main(["search", "--strategy", "lemonade", "--target", "edge-cpu", "--evaluations", "6",
@@ -112,6 +115,7 @@ def test_cli_search_lemonade_then_export(tmp_path, capsys):
     assert manifest["models"] and all((out / m["file"]).is_file() for m in manifest["models"])
 
 
+@pytest.mark.slow
 def test_without_a_store_children_inherit_weights_kept_in_memory():
     """Inheritance is explicit: a search with no run directory keeps the front's weights in
     memory, and every morphism child is fine-tuned from its parent's (never from scratch)."""
@@ -123,6 +127,7 @@ def test_without_a_store_children_inherit_weights_kept_in_memory():
     study.close()
 
 
+@pytest.mark.slow
 def test_a_child_whose_parent_weights_are_missing_is_refused(tmp_path):
     run = tmp_path / "run"
     study = open_study(_spec(evaluations=3), run)

@@ -19,7 +19,8 @@ from hardware.lut import (LatencyTable, PredictedLatency, build_table, entry_pro
                           genome_layers, layers_to_onnx, model_layers, space_layers)
 from hardware.ofa_lut import load_ofa_table, ofa_latency_ms, ofa_table_path
 from hardware.onnx_io import to_onnx
-from hardware.targets import TimingProtocol, get_target
+from hardware.registry import get_target
+from hardware.targets import TimingProtocol
 from tests.conftest import shared_data
 
 DIGITS = (1, 12, 12)  # the embedded default dataset as a search presents it: 8x8 grey digits at 12x12, 10 classes
@@ -160,6 +161,7 @@ def test_profile_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path):
     out = tmp_path / "run"
     assert main(["search", "--strategy", "aging", "--lut", str(digits_lut), "--evaluations", "3", "--epochs",

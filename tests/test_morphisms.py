@@ -230,13 +230,31 @@ def test_narrow_chain_keeps_the_same_channels_in_every_member():
 
 
 def test_insert_block_skips_positions_that_change_shape():
-    rng = np.random.default_rng(0)
-    g = SPACE.sample(rng)
-    for i, j, *_ in FUNCTION_PRESERVING[0].sites(g, SPACE):
-        stride = SPACE.config.strides[i]
-        if j == 0:
+    """A block inserted first in a stage must keep the stage's input shape (stride 1, the same
+    width in and out), so other first positions are skipped; later positions are all offered.
+    Every genome checked has a skipped position, and some have an offered first position: seed 2
+    and a constructed genome whose stages 0 and 3 (stride 1) keep their input width."""
+    c = SPACE.config
+    genomes = [SPACE.sample(np.random.default_rng(seed)) for seed in range(5)]
+    genomes.append(Genome(8, tuple(Stage(w, "re", False, (Block(3, 3),)) for w in (8, 16, 32, 32, 48))))
+    offered_first = 0
+    for g in genomes:
+        sites = {(i, j) for i, j, *_ in FUNCTION_PRESERVING[0].sites(g, SPACE)}
+        skipped = 0
+        for i, stage in enumerate(g.stages):
+            if stage.depth + 1 not in c.depths:  # no room for another block: no site in this stage
+                assert not any(si == i for si, _ in sites)
+                continue
             prev = g.stages[i - 1].width if i else g.stem
-            assert stride == 1 and prev == g.stages[i].width
+            keeps_shape = c.strides[i] == 1 and prev == stage.width
+            if (i, 0) in sites:
+                assert c.strides[i] == 1 and prev == stage.width
+            assert ((i, 0) in sites) == keeps_shape
+            assert all((i, j) in sites for j in range(1, stage.depth + 1))
+            skipped += not keeps_shape
+            offered_first += keeps_shape
+        assert skipped > 0, str(g)
+    assert offered_first >= 3  # seed 2's stage 0, and stages 0 and 3 of the constructed genome
 
 
 def test_prune_expand_keeps_the_most_important_channels():
@@ -303,6 +321,7 @@ def _digits(n: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(digits.images[:n] / 16.0, dtype=torch.float32)[:, None], torch.tensor(digits.target[:n])
 
 
+@pytest.mark.slow
 def test_distill_pulls_a_student_towards_its_teacher():
     x, y = _digits()
     gen = torch.Generator().manual_seed(5)
@@ -320,6 +339,7 @@ def test_distill_pulls_a_student_towards_its_teacher():
     assert gap() < 0.5 * before
 
 
+@pytest.mark.slow
 def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
     x, y = _digits()
     config = TrainConfig(batch_size=32, lr=3e-2)
@@ -343,6 +363,7 @@ def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
     assert finetuned(trained, None) >= accuracy(trained, x, y) - 0.02
 
 
+@pytest.mark.slow
 def test_repair_takes_more_rounds_only_while_the_child_is_worse_than_its_parent():
     x, y = _digits()
     config = TrainConfig(batch_size=32, lr=3e-2, repair_rounds=3)

@@ -54,6 +54,7 @@ def _check_faults(trials, problem: SyntheticProblem, budget: int) -> dict[str, i
     return seen
 
 
+@pytest.mark.slow
 def test_process_pool_has_no_generation_barrier():
     """Candidates take 1-4 x 0.15 s; with two workers a fast one is told while a slow one still runs."""
     problem = SyntheticProblem(2, delay=0.15)
@@ -66,6 +67,7 @@ def test_process_pool_has_no_generation_barrier():
     assert all(t.ok for t in result.trials), [t.error for t in result.trials if not t.ok]
 
 
+@pytest.mark.slow
 def test_failures_are_isolated_in_worker_processes(tmp_path):
     """Raise, NaN, out of memory, a killed worker and a hang past --trial-timeout each become a failed trial with its
     reason; the dead or stopped worker is replaced and the search completes, all stored."""
@@ -94,6 +96,7 @@ def test_in_process_timeout_and_out_of_memory_are_recorded():
     assert time.monotonic() - t0 < 0.5 * seen["hang"] + 10
 
 
+@pytest.mark.slow
 def test_a_pool_where_every_candidate_fails_stops_with_a_clear_message():
     study = Study(SyntheticProblem(2, fail_every=1), RandomSearch(), seed=0)
     with pytest.raises(AllFailed, match="the first 20 candidates all failed"):
@@ -101,6 +104,7 @@ def test_a_pool_where_every_candidate_fails_stops_with_a_clear_message():
     assert len(study.trials) == 20
 
 
+@pytest.mark.slow
 def test_candidate_results_do_not_depend_on_the_worker():
     """Real training: each candidate is seeded from the run seed and its id, so one worker in this
     process and two worker processes (one thread each, as each pool worker) give identical metrics."""
@@ -136,6 +140,7 @@ _KILLED_SEARCH = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_parallel_search_then_resume(tmp_path):
     """kill -9 of the driver mid-run: its workers die with it, the candidates in flight are stored as
     running, and resume evaluates them again under their ids; nothing is lost or repeated."""
@@ -183,6 +188,7 @@ def _hold(path: str, kind: str, seconds: float, events) -> None:
         events.put((kind, "out", time.monotonic()))
 
 
+@pytest.mark.slow
 def test_timing_gate_keeps_timing_apart_from_compute(tmp_path):
     """Two workers compute at once; a measurement waits for both, and compute asked for meanwhile waits for it."""
     path = str(tmp_path / "gate.lock")
@@ -219,6 +225,7 @@ def test_nested_timing_inside_compute_is_refused(tmp_path):
     g.close()
 
 
+@pytest.mark.slow
 def test_a_stored_latency_is_reused_not_measured_again(tmp_path):
     """The run store is the latency cache: a genome measured before (another worker, an earlier
     session) is not timed again; its stored figure is used."""
@@ -317,6 +324,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_backend_isolates_failures_and_completes(local_ray, tmp_path):
     from evonas.engine.ray_executor import RayPool
 
@@ -329,6 +337,7 @@ def test_ray_backend_isolates_failures_and_completes(local_ray, tmp_path):
     study.close()
 
 
+@pytest.mark.slow
 def test_ray_backend_gives_the_same_results_as_one_worker(local_ray):
     from evonas.engine.ray_executor import RayPool
 

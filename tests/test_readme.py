@@ -15,7 +15,9 @@ def test_the_readme_has_python_snippets():
     assert len(SNIPPETS) >= 2
 
 
-@pytest.mark.parametrize("index", range(len(SNIPPETS)))
+# a snippet that builds an ImageClassification problem trains networks
+@pytest.mark.parametrize("index", [pytest.param(i, marks=[pytest.mark.slow] if "ImageClassification" in snippet else [])
+                                   for i, snippet in enumerate(SNIPPETS)])
 def test_readme_snippet_runs(index, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(SNIPPETS[index], f"README.md snippet {index}", "exec"), {"__name__": "__readme__"})

@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import shared_data
 from evonas.api.study import Study
 from evonas.report import browser, write_report
 from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[1]
-NB201 = ROOT.parent / "shared" / "data" / "nb201" / "nb201_table.csv"
 TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress"]
 
 
@@ -50,6 +50,7 @@ def _front_ids(run_dir: Path) -> list[int]:
     return [m["id"] for m in json.loads(done.stdout)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(browser.unavailable() is not None, reason=f"no headless browser: {browser.unavailable()}")
 def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
     done = _evonas("report", str(real_run), "--out", str(tmp_path / "report"))
@@ -86,6 +87,7 @@ def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
     assert rows == len(front) and row_ids == front
 
 
+@pytest.mark.slow
 def test_report_files_are_self_contained(real_run, tmp_path):
     report = write_report(real_run, tmp_path / "r")
     html = report.html.read_text()
@@ -126,9 +128,9 @@ def test_report_while_the_run_is_still_going(tmp_path):
     study.close()
 
 
-@pytest.mark.skipif(not NB201.is_file(), reason=f"NAS-Bench-201 table not found at {NB201} (shared data absent)")
 def test_report_of_a_benchmark_run(tmp_path):
-    done = _evonas("search", "--space", "nb201", "--table", str(NB201), "--evaluations", "40",
+    table = shared_data("nb201") / "nb201_table.csv"
+    done = _evonas("search", "--space", "nb201", "--table", str(table), "--evaluations", "40",
                    "--out", str(tmp_path / "run"), "--no-progress")
     assert done.returncode == 0, done.stderr
     done = _evonas("report", str(tmp_path / "run"))

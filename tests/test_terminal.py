@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from evonas.api.callbacks import JsonLog
 from evonas.api.study import Study
 from evonas.testing.synthetic import SyntheticProblem
@@ -21,6 +23,7 @@ def _evonas(*argv: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_quiet_search_prints_nothing_and_json_log_has_one_object_per_evaluation(tmp_path):
     log = tmp_path / "log.jsonl"
     done = _evonas("search", "--out", str(tmp_path / "run"), "--quiet", "--json-log", str(log), *TINY)
@@ -38,6 +41,7 @@ def test_quiet_search_prints_nothing_and_json_log_has_one_object_per_evaluation(
     assert [json.loads(line)["id"] for line in log.read_text().splitlines()] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_progress_bar_and_front_table(tmp_path):
     done = _evonas("search", "--out", str(tmp_path / "run"), *TINY)
     assert done.returncode == 0, done.stderr
@@ -48,6 +52,7 @@ def test_progress_bar_and_front_table(tmp_path):
     assert "latency_ms (ms)" in header
 
 
+@pytest.mark.slow
 def test_an_unwritable_json_log_is_one_line_and_exit_2(tmp_path):
     done = _evonas("search", "--out", str(tmp_path / "run"), "--json-log", str(tmp_path / "no" / "log.jsonl"),
                    *TINY)

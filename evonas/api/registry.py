@@ -102,7 +102,7 @@ def target_factory(name: str) -> Callable | None:
     """The factory of built-in target ``name`` (``None`` for a user target ``module:factory``)."""
     if ":" in name:
         return None
-    from hardware.targets import TARGETS
+    from hardware.registry import TARGETS
 
     if name not in TARGETS:
         raise UserError(f"unknown target {name!r}; choose one of: {', '.join(sorted(TARGETS))}")

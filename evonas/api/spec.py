@@ -2,8 +2,9 @@
 
 :class:`RunSpec` holds only what every run has (space, objectives, constraints, budget, seed)
 plus the chosen plug-ins' own options as dicts; each plug-in declares those options itself
-(:func:`evonas.core.options.options_of`). :func:`open_study` builds the objects and the
-:class:`~evonas.api.study.Study`; resuming a run rebuilds them from the stored spec.
+(:func:`evonas.core.options.options_of`). The builders here turn names into objects;
+:mod:`evonas.api.launch` makes a :class:`~evonas.api.study.Study` of them, and resuming a run
+rebuilds them from the spec stored with it (:func:`stored_spec`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evonas.api import registry
-from evonas.api.study import Study
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Direction, Objective
 from evonas.core.options import check_options, instantiate, options_of
@@ -231,7 +231,7 @@ def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
         kwargs: dict[str, Any] = {k: v for k, v in (("lut", spec.lut), ("force_lut", spec.force_lut)) if k in params}
         if "target" in params:
             if target is None:
-                from hardware.targets import get_target
+                from hardware.registry import get_target
 
                 target = get_target(spec.target, **spec.target_options)
             kwargs["target"] = target
@@ -266,37 +266,6 @@ def build_constraints(spec: RunSpec, problem: Problem) -> tuple[Constraint, ...]
         raise UserError("--max-latency needs a problem with a cost objective")
     cost = "latency_ms" if "latency_ms" in names else minimised[0]
     return constraints + (Constraint(cost, upper=spec.max_latency),)
-
-
-def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) -> Study:
-    """Validate everything, then create the run directory and a ready :class:`Study`.
-
-    Nothing is written before every input has been checked.
-    """
-    strategy = instantiate(registry.strategy_class(spec.strategy), spec.strategy_options)
-    problem = build_problem(spec)
-    initial = tuple(problem.space.parse(text) for text in spec.init)
-    constraints = build_constraints(spec, problem)
-    return Study(problem, strategy, constraints, spec.seed, out, initial=initial, callbacks=tuple(callbacks),
-                 config=spec.to_dict(), noise_aware=spec.noise_aware)
-
-
-def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, RunSpec]:
-    """Reopen a run made from a :class:`RunSpec` (the CLI's runs) with its stored spec."""
-    from evonas.engine.store import RunStore
-
-    with RunStore.open(run_dir) as store:
-        stored = store.config.get("search")
-    if not stored:
-        raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
-    spec = RunSpec.from_dict(stored)
-    strategy = instantiate(registry.strategy_class(spec.strategy), spec.strategy_options)
-    problem = build_problem(spec)
-    initial = tuple(problem.space.parse(text) for text in spec.init)
-    study = Study.resume(run_dir, problem, strategy, constraints=build_constraints(spec, problem),
-                         seed=spec.seed, initial=initial, callbacks=tuple(callbacks), config=spec.to_dict(),
-                         noise_aware=spec.noise_aware)
-    return study, spec
 
 
 SEARCH_FLAGS: dict[str, str] = {
@@ -354,9 +323,16 @@ def export_run(run_dir: str | Path, out: str | Path, select: Sequence[int] | Non
     command that re-creates it in each model card.
     """
     from evonas.engine.export import export_front
+
+    spec = stored_spec(run_dir)
+    args = search_args(spec) if spec is not None else None
+    return export_front(run_dir, out, select=select, quantize=quantize, search_args=args)
+
+
+def stored_spec(run_dir: str | Path) -> RunSpec | None:
+    """The :class:`RunSpec` stored with a run made from one (the CLI's runs), else ``None``."""
     from evonas.engine.store import RunStore
 
     with RunStore.open(run_dir) as store:
         stored = store.config.get("search") or {}
-    args = search_args(RunSpec.from_dict(stored)) if "space" in stored else None
-    return export_front(run_dir, out, select=select, quantize=quantize, search_args=args)
+    return RunSpec.from_dict(stored) if "space" in stored else None

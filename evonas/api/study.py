@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from evonas.api.spec import export_run
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Objective, check_objectives
 from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial
@@ -90,8 +91,6 @@ class SearchResult:
         """
         if self.run_dir is None:
             raise UserError("a search without an output directory keeps no weights to export; pass out=...")
-        from evonas.api.spec import export_run
-
         return export_run(self.run_dir, out, select=select, quantize=quantize)
 
     def front_table(self) -> list[dict[str, Any]]:

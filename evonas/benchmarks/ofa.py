@@ -39,12 +39,15 @@ N_SLOTS = N_STAGES * MAX_DEPTH
 ACCURACY_RANGE = (0.70, 0.85)
 """Predicted accuracies mapped to [1, 0] for the hypervolume (fixed, so runs compare)."""
 
-# OFA-MobileNetV3 width 1.2, as in the Note10 tables (see SOURCE.md).
-_STEM, _FIRST = 24, 24
-_WIDTHS = (32, 48, 96, 136, 192)
-_STRIDES = (2, 2, 2, 1, 2)
-_SE = (0, 1, 0, 1, 1)
-_HS = (0, 0, 1, 1, 1)
+# OFA-MobileNetV3 width 1.2, as in the Note10 tables (see SOURCE.md): the stem's width (also
+# that of the fixed first block), per stage the output width, first-block stride, SE and
+# h-swish flags, then the head's widths.
+STEM_WIDTH = 24
+STAGE_WIDTHS = (32, 48, 96, 136, 192)
+STAGE_STRIDES = (2, 2, 2, 1, 2)
+STAGE_SE = (0, 1, 0, 1, 1)
+STAGE_HS = (0, 0, 1, 1, 1)
+FINAL_EXPAND, FEATURE_MIX, CLASSES = 1152, 1536, 1000
 _GENOME = re.compile(r"r(\d+) k([\d,]+) e([\d,]+)")
 
 
@@ -72,6 +75,13 @@ class OFAArch:
             ks[MAX_DEPTH * s:MAX_DEPTH * s + len(k)] = k
             es[MAX_DEPTH * s:MAX_DEPTH * s + len(e)] = e
         return ks, es, list(self.depths)
+
+    @classmethod
+    def from_slots(cls, ks: Sequence[int], e: Sequence[int], d: Sequence[int], resolution: int) -> "OFAArch":
+        """The inverse of :meth:`slots`: slots beyond a stage's depth are ignored (not validated)."""
+        stages = [range(MAX_DEPTH * s, MAX_DEPTH * s + depth) for s, depth in enumerate(d)]
+        return cls(tuple(tuple(ks[i] for i in slots) for slots in stages),
+                   tuple(tuple(e[i] for i in slots) for slots in stages), resolution)
 
 
 class OFASpace:
@@ -202,53 +212,32 @@ class LatencyTable:
     """Note10 latency as a sum of lookup-table layers, pre-tabulated per (resolution, stage, slot, k, e).
 
     Args:
-        tables: resolution -> the parsed YAML (layer key -> {count, mean, std}).
+        tables: resolution -> that resolution's table (layer id -> mean latency in ms, see :func:`read_table`).
     """
 
-    def __init__(self, tables: dict[int, dict]):
+    def __init__(self, tables: dict[int, dict[str, float]]):
         self.resolutions = tuple(sorted(tables))
         self.fixed = {r: self._fixed(r, tables[r]) for r in self.resolutions}
         self.blocks = {r: self._blocks(r, tables[r]) for r in self.resolutions}
 
     @staticmethod
-    def _lookup(table: dict, key: str, r: int) -> float:
+    def _lookup(table: dict[str, float], key: str, r: int) -> float:
         if key not in table:
             raise DataError(f"latency table for resolution {r} lacks layer {key!r}")
-        return float(table[key]["mean"])
+        return table[key]
 
-    @staticmethod
-    def _spatial(r: int) -> list[int]:
-        """Input spatial size of each stage (stem halves, then the stage strides)."""
-        h, sizes = (r + 1) // 2, []
-        for stride in _STRIDES:
-            sizes.append(h)
-            h = (h - 1) // stride + 1
-        return sizes + [h]
+    def _fixed(self, r: int, table: dict[str, float]) -> float:
+        stem, head = _fixed_keys(r)
+        return sum(self._lookup(table, k, r) for k in stem + head)
 
-    def _fixed(self, r: int, table: dict) -> float:
-        h0, h = (r + 1) // 2, self._spatial(r)[-1]
-        keys = [f"Conv-input:{r}x{r}x3-output:{h0}x{h0}x{_STEM}",
-                _block_key(h0, h0, _STEM, _FIRST, _STEM, 3, 1, 1, 0, 0),
-                f"Conv_1-input:{h}x{h}x{_WIDTHS[-1]}-output:{h}x{h}x1152",
-                f"AvgPool2D-input:{h}x{h}x1152-output:1x1x1152",
-                "Conv_2-input:1x1x1152-output:1x1x1536", "Logits-input:1x1x1536-output:1000"]
-        return sum(self._lookup(table, k, r) for k in keys)
-
-    def _blocks(self, r: int, table: dict) -> np.ndarray:
+    def _blocks(self, r: int, table: dict[str, float]) -> np.ndarray:
         """lat[s, j, k, e]: latency of block j of stage s with kernel k and expand e."""
         out = np.zeros((N_STAGES, MAX_DEPTH, len(KERNELS), len(EXPANDS)))
-        sizes, cin = self._spatial(r), _FIRST
-        for s, cout in enumerate(_WIDTHS):
+        for s in range(N_STAGES):
             for j in range(MAX_DEPTH):
-                h_in = sizes[s] if j == 0 else sizes[s + 1]
-                stride = _STRIDES[s] if j == 0 else 1
-                c_in = cin if j == 0 else cout
                 for a, k in enumerate(KERNELS):
                     for b, e in enumerate(EXPANDS):
-                        key = _block_key(h_in, sizes[s + 1], c_in, cout, round(c_in * e), k, stride,
-                                         int(j > 0), _SE[s], _HS[s])
-                        out[s, j, a, b] = self._lookup(table, key, r)
-            cin = cout
+                        out[s, j, a, b] = self._lookup(table, _slot_key(r, s, j, k, e), r)
         return out
 
     def latency(self, arch: OFAArch) -> float:
@@ -268,7 +257,75 @@ class LatencyTable:
         return (min(total(r, np.min) for r in self.resolutions), max(total(r, np.max) for r in self.resolutions))
 
 
-def _block_key(h_in, h_out, c_in, c_out, mid, kernel, stride, idskip, se, hs) -> str:
+def table_path(root: str | Path, resolution: int) -> Path:
+    """``root/<resolution>_lookup_table.yaml`` (OFA's file naming)."""
+    return Path(root) / f"{resolution}_lookup_table.yaml"
+
+
+def read_table(path: str | Path) -> dict[str, float]:
+    """An OFA YAML latency table (layer id -> ``{count, mean, std}``) as ``{layer id: mean latency in ms}``.
+
+    Raises:
+        UserError: the file is missing or is not an OFA latency table.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader: ~10x faster
+    except OSError as exc:
+        raise UserError(f"cannot read OFA latency table '{path}': {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) and "mean" in v for v in raw.values()):
+        raise UserError(f"'{path}' is not an OFA latency table (expected 'layer id: {{count, mean, std}}' entries)")
+    return {str(k): float(v["mean"]) for k, v in raw.items()}
+
+
+def layer_keys(arch: OFAArch) -> list[str]:
+    """The table's layer ids of ``arch``, in network order (as OFA's own latency estimator lists them)."""
+    stem, head = _fixed_keys(arch.resolution)
+    blocks = [_slot_key(arch.resolution, s, j, k, e)
+              for s, (ks, es) in enumerate(zip(arch.kernels, arch.expands)) for j, (k, e) in enumerate(zip(ks, es))]
+    return stem + blocks + head
+
+
+def _spatial(r: int) -> list[int]:
+    """Input spatial size of each stage (stem halves, then the stage strides), then the head's."""
+    h, sizes = _size(r, 2), []
+    for stride in STAGE_STRIDES:
+        sizes.append(h)
+        h = _size(h, stride)
+    return sizes + [h]
+
+
+def _size(h_in: int, stride: int) -> int:
+    return (h_in - 1) // stride + 1
+
+
+def _fixed_keys(r: int) -> tuple[list[str], list[str]]:
+    """The layer ids every network at resolution ``r`` has: (stem and first block, head)."""
+    h0, h = _size(r, 2), _spatial(r)[-1]
+    c = STAGE_WIDTHS[-1]
+    stem = [f"Conv-input:{r}x{r}x3-output:{h0}x{h0}x{STEM_WIDTH}",
+            _block_key(h0, STEM_WIDTH, STEM_WIDTH, STEM_WIDTH, 3, 1, 1, 0, 0)]
+    head = [f"Conv_1-input:{h}x{h}x{c}-output:{h}x{h}x{FINAL_EXPAND}",
+            f"AvgPool2D-input:{h}x{h}x{FINAL_EXPAND}-output:1x1x{FINAL_EXPAND}",
+            f"Conv_2-input:1x1x{FINAL_EXPAND}-output:1x1x{FEATURE_MIX}",
+            f"Logits-input:1x1x{FEATURE_MIX}-output:{CLASSES}"]
+    return stem, head
+
+
+def _slot_key(r: int, stage: int, j: int, kernel: int, expand: int) -> str:
+    """The layer id of block ``j`` of ``stage`` at resolution ``r``."""
+    first = j == 0
+    c_in = (STAGE_WIDTHS[stage - 1] if stage else STEM_WIDTH) if first else STAGE_WIDTHS[stage]
+    h_in = _spatial(r)[stage if first else stage + 1]
+    return _block_key(h_in, c_in, STAGE_WIDTHS[stage], round(c_in * expand), kernel,
+                      STAGE_STRIDES[stage] if first else 1, int(not first), STAGE_SE[stage], STAGE_HS[stage])
+
+
+def _block_key(h_in: int, c_in: int, c_out: int, mid: int, kernel: int, stride: int, idskip: int,
+               se: int, hs: int) -> str:
+    h_out = _size(h_in, stride)
     return (f"expanded_conv-input:{h_in}x{h_in}x{c_in}-output:{h_out}x{h_out}x{c_out}-expand:{mid}"
             f"-kernel:{kernel}-stride:{stride}-idskip:{idskip}-se:{se}-hs:{hs}")
 
@@ -283,10 +340,7 @@ def load_ofa(data_dir: str | Path) -> tuple[AccuracyPredictor, LatencyTable]:
                         "raw/latency_table@note10/; e.g. ../shared/data/ofa_mbv3)")
     with np.load(weights) as npz:
         predictor = AccuracyPredictor(dict(npz))
-    tables = {}
-    for path in sorted(lut_dir.glob("*_lookup_table.yaml")):
-        with path.open() as f:
-            tables[int(path.name.split("_")[0])] = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    tables = {int(path.name.split("_")[0]): read_table(path) for path in sorted(lut_dir.glob("*_lookup_table.yaml"))}
     if not tables:
         raise DataError(f"no *_lookup_table.yaml in '{lut_dir}'")
     return predictor, LatencyTable(tables)

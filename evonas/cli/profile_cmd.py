@@ -106,7 +106,7 @@ def _networks(args, shape: tuple[int, int, int]) -> list:
 
 def run_profile(args) -> int:
     from hardware.lut import load_predictor
-    from hardware.targets import get_target
+    from hardware.registry import get_target
 
     if args.out is not None:
         raise UserError("--out belongs to 'evonas profile build-lut'")
@@ -191,7 +191,7 @@ def run_build_lut(args) -> int:
     from pathlib import Path
 
     from hardware.lut import build_table, entry_protocol
-    from hardware.targets import get_target
+    from hardware.registry import get_target
 
     if len(args.genomes) > 1 or args.random is not None or args.lut:
         raise UserError("'evonas profile build-lut' takes only --target, --input-shape, --num-classes, --out, "

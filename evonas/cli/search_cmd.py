@@ -118,7 +118,7 @@ def run_search(args) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from evonas.api.callbacks import JsonLog
-    from evonas.api.spec import open_study, resume_study
+    from evonas.api.launch import open_study, resume_study
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     bar = None if args.no_progress or args.quiet else ProgressBar()

@@ -90,14 +90,6 @@ def install(path: str | Path | None = None) -> TimingGate:
     return _installed
 
 
-def uninstall() -> None:
-    """Stop gating this process."""
-    global _installed
-    if _installed is not None and _installed._pid == os.getpid():
-        _installed.close()
-    _installed = None
-
-
 def computing():
     """Wrap one compute step (a training batch); a no-op where no gate is installed."""
     return _installed.computing() if _installed is not None else nullcontext()

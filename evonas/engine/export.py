@@ -381,7 +381,7 @@ def _splits(options: dict, seed: int, input_shape: tuple, num_classes: int
 
 def _target(search: dict, problem: dict) -> tuple[Any, str]:
     """The run's target rebuilt here, or (None, why not)."""
-    from hardware.targets import get_target
+    from hardware.registry import get_target
 
     if "target" in search:
         name, options, note = search["target"], dict(search.get("target_options") or {}), "rebuilt from the run's spec"

@@ -236,16 +236,6 @@ class RunStore:
         rows = self.candidates()
         return sorted(rows, key=lambda r: (r.id if r.tell_order is None else r.tell_order, r.id))
 
-    def running_ids(self) -> list[int]:
-        """Candidates recorded as running: being evaluated now, or in flight when the run stopped."""
-        return [r[0] for r in self._db.execute("SELECT id FROM candidates WHERE status = 'running' ORDER BY id")]
-
-    def record_measurement(self, candidate_id: int | None, genome: str, target: str,
-                           result: dict[str, Any], fingerprint: dict[str, Any]) -> None:
-        """Store one hardware measurement with the environment it was taken in."""
-        with self._db:
-            self._insert_measurement(candidate_id, genome, target, result, fingerprint)
-
     def _insert_measurement(self, candidate_id, genome, target, result, fingerprint) -> None:
         self._db.execute(
             "INSERT INTO measurements (candidate_id, genome, target, result, fingerprint, measured_at)"

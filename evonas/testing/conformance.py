@@ -493,7 +493,7 @@ def test_problem_options_are_documented(problem):
 
 
 def _target_names() -> tuple[str, ...]:
-    from hardware.targets import TARGETS
+    from hardware.registry import TARGETS
 
     return tuple(sorted(TARGETS))
 
@@ -505,7 +505,7 @@ def test_target_measures_or_refuses_clearly(target):
     import json
 
     import torch
-    from hardware.targets import get_target
+    from hardware.registry import get_target
 
     try:
         resolved = get_target(target)
@@ -522,7 +522,7 @@ def test_target_measures_or_refuses_clearly(target):
 @pytest.mark.parametrize("target", _target_names())
 def test_target_options_are_documented(target):
     """Every option of a registered target has help text, and its flag clashes with no other plug-in's."""
-    from hardware.targets import TARGETS
+    from hardware.registry import TARGETS
 
     options = options_of(TARGETS[target])
     assert options and not [o.name for o in options if not o.help.strip()]

@@ -1,0 +1,45 @@
+"""A :class:`~evonas.api.study.Study` from a :class:`~evonas.api.spec.RunSpec`: a new run, or a stored one resumed.
+
+Kept apart from :mod:`evonas.api.spec` so that the spec does not import the study, which
+imports the spec to export a stored run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from evonas.api import registry
+from evonas.api.spec import RunSpec, build_constraints, build_problem, stored_spec
+from evonas.api.study import Study
+from evonas.core.errors import UserError
+from evonas.core.options import instantiate
+
+
+def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) -> Study:
+    """Validate everything, then create the run directory and a ready :class:`Study`.
+
+    Nothing is written before every input has been checked.
+    """
+    strategy, problem, initial, constraints = _objects(spec)
+    return Study(problem, strategy, constraints, spec.seed, out, initial=initial, callbacks=tuple(callbacks),
+                 config=spec.to_dict(), noise_aware=spec.noise_aware)
+
+
+def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, RunSpec]:
+    """Reopen a run made from a :class:`RunSpec` (the CLI's runs) with its stored spec."""
+    spec = stored_spec(run_dir)
+    if spec is None:
+        raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
+    strategy, problem, initial, constraints = _objects(spec)
+    study = Study.resume(run_dir, problem, strategy, constraints=constraints, seed=spec.seed, initial=initial,
+                         callbacks=tuple(callbacks), config=spec.to_dict(), noise_aware=spec.noise_aware)
+    return study, spec
+
+
+def _objects(spec: RunSpec) -> tuple:
+    """(strategy, problem, initial genomes, constraints) of ``spec``, built in that order."""
+    strategy = instantiate(registry.strategy_class(spec.strategy), spec.strategy_options)
+    problem = build_problem(spec)
+    initial = tuple(problem.space.parse(text) for text in spec.init)
+    return strategy, problem, initial, build_constraints(spec, problem)
