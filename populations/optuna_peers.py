@@ -40,12 +40,13 @@ class OptunaPeer(Strategy):
     """An Optuna sampler as a strategy; subclasses choose the sampler in :meth:`sampler`."""
 
     name = "optuna"
-    constrained: bool = False
-    """Whether the search has constraints (set by :meth:`constrain`); Optuna then gets each violation
-    as a constraint value (feasible at 0), which its TPE and NSGA-II samplers use."""
+    constraints_: tuple[Constraint, ...] = ()
 
-    def constrain(self, constraints: tuple[Constraint, ...]) -> None:
-        self.constrained = bool(constraints)
+    @property
+    def constrained(self) -> bool:
+        """Whether the search has constraints; Optuna then gets each trial's violation as a
+        constraint value (feasible at 0), which its TPE and NSGA-II samplers use."""
+        return bool(self.constraints_)
 
     def setup(self, space: SearchSpace, n_objectives: int, rng: np.random.Generator) -> None:
         super().setup(space, n_objectives, rng)
