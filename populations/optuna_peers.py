@@ -22,8 +22,9 @@ from evonas.core.objectives import Constraint
 from evonas.core.problem import Proposal, SearchSpace, Trial
 from populations.base import Strategy
 
-MAX_REPEATS = 1000
-"""Repeats told back to Optuna for one ask before its proposal is evaluated again anyway."""
+MAX_REPEATS = 100
+"""Repeats told back to Optuna for one ask before its proposal is evaluated again anyway (a sampler
+that has converged, as TPE does on a 15,625-cell table, could otherwise loop for minutes)."""
 
 
 def import_optuna() -> Any:
