@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from evonas.core.problem import Proposal, Trial
 from evonas.core.pareto import crowding_distance, pareto_rank
+from evonas.core.options import Range
 from populations.base import Strategy, unseen
 
 
@@ -42,7 +43,12 @@ class AgingEvolution(Strategy):
 
     name = "aging"
 
-    def __init__(self, population: int = 10, sample_size: int = 3, max_retries: int = 10):
+    def __init__(
+        self,
+        population: Annotated[int, Range(2, 10_000)] = 10,
+        sample_size: Annotated[int, Range(1, 10_000)] = 3,
+        max_retries: Annotated[int, Range(1, 1_000_000)] = 10,
+    ):
         self.population = population
         self.sample_size = sample_size
         self.max_retries = max_retries

@@ -15,6 +15,7 @@ import numpy as np
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint
+from evonas.core.options import check_instance
 from evonas.core.problem import Problem, Proposal, SearchSpace, Trial
 
 T = TypeVar("T")
@@ -36,7 +37,9 @@ class Strategy(abc.ABC):
     """The constraints given to :meth:`constrain` (none until then)."""
 
     def check(self, n_objectives: int) -> None:
-        """Raise :class:`~evonas.core.errors.UserError` at start-up if ``n_objectives`` is too many."""
+        """Raise :class:`~evonas.core.errors.UserError` at start-up if an option lies outside its
+        declared range or ``n_objectives`` is too many (the driver calls it before anything is written)."""
+        check_instance(self)
         if self.max_objectives is not None and n_objectives > self.max_objectives:
             raise UserError(f"strategy {type(self).__name__} handles at most {self.max_objectives} objectives, "
                             f"the search has {n_objectives}; choose another strategy")
@@ -63,6 +66,14 @@ class Strategy(abc.ABC):
         ``constraints_`` (every trial carries its ``violation`` either way).
         """
         self.constraints_ = tuple(constraints)
+
+    def parent_ids(self) -> set[int]:
+        """Trials whose trained weights a later proposal may inherit (Lamarckian strategies).
+
+        A run without a store keeps those weights in memory, and no others beyond the front's;
+        the default, for strategies whose children never inherit weights, names none.
+        """
+        return set()
 
     @abc.abstractmethod
     def ask(self) -> Proposal:

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 
 from evonas.core.problem import Proposal, Trial
+from evonas.core.options import Range
 from populations.base import Strategy
 from populations.surrogate import OneHotRidge
 
@@ -96,10 +97,24 @@ class BoundedEvolution(Strategy):
 
     name = "bounded"
 
-    def __init__(self, n_init: int = 20, elite_size: int = 10, max_steps: int = 2, crossover: float = 0.8,
-                 tries: int = 16, pool: int = 4, alpha: float = 1.0, refit: int = 5, quota: int = 10,
-                 niche_init: int = 4, dominance: float = 2.0, max_niches: int = 32, keep: float = 0.5,
-                 growth: int = 2, rank_top: int = 1):
+    def __init__(
+        self,
+        n_init: Annotated[int, Range(1)] = 20,
+        elite_size: Annotated[int, Range(1, 10_000)] = 10,
+        max_steps: Annotated[int, Range(1, 1_000)] = 2,
+        crossover: Annotated[float, Range(0, 1)] = 0.8,
+        tries: Annotated[int, Range(1, 10_000)] = 16,
+        pool: Annotated[int, Range(1, 10_000)] = 4,
+        alpha: Annotated[float, Range(1e-6, 1e6)] = 1.0,
+        refit: Annotated[int, Range(1, 1_000_000)] = 5,
+        quota: Annotated[int, Range(1, 10_000)] = 10,
+        niche_init: Annotated[int, Range(1, 10_000)] = 4,
+        dominance: Annotated[float, Range(0)] = 2.0,
+        max_niches: Annotated[int, Range(1, 10_000)] = 32,
+        keep: Annotated[float, Range(0, 1)] = 0.5,
+        growth: Annotated[int, Range(1, 1_000)] = 2,
+        rank_top: Annotated[int, Range(1, 10_000)] = 1,
+    ):
         self.n_init = n_init
         self.elite_size = elite_size
         self.max_steps = max_steps

@@ -8,10 +8,13 @@ are chosen from parents and children by Pareto rank, then crowding distance.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from evonas.core.problem import Proposal, Trial
 from evonas.core.pareto import rank_and_crowding
+from evonas.core.options import Range
 from populations.base import Strategy, unseen
 
 
@@ -41,9 +44,14 @@ class DifferentialEvolution(Strategy):
 
     name = "de"
 
-    def __init__(self, population: int = 10, mutation_factor: float = 0.5, crossover_rate: float = 0.5,
-                 max_retries: int = 10):
-        self.population = max(4, population)
+    def __init__(
+        self,
+        population: Annotated[int, Range(4, 10_000)] = 10,
+        mutation_factor: Annotated[float, Range(0, 2)] = 0.5,
+        crossover_rate: Annotated[float, Range(0, 1)] = 0.5,
+        max_retries: Annotated[int, Range(1, 1_000_000)] = 10,
+    ):
+        self.population = population
         self.mutation_factor = mutation_factor
         self.crossover_rate = crossover_rate
         self.max_retries = max_retries

@@ -20,7 +20,7 @@ bandwidth follows Scott's rule unless given.
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 from sklearn.neighbors import KernelDensity
@@ -29,6 +29,7 @@ from evonas.core.problem import Proposal, Trial
 from morphisms.base import Morphism, MorphismPlan
 from morphisms.operators import MORPHISMS
 from evonas.core.pareto import ParetoArchive
+from evonas.core.options import Range
 from populations.base import Strategy
 
 DEFAULT_CHEAP = ("params", "flops")
@@ -77,8 +78,15 @@ class Lemonade(Strategy):
 
     name = "lemonade"
 
-    def __init__(self, n_pc: int = 8, n_ac: int = 2, n_init: int = 4, cheap: Sequence[str] = DEFAULT_CHEAP,
-                 morphisms: Sequence[Morphism] = MORPHISMS, bandwidth: float | str = "scott"):
+    def __init__(
+        self,
+        n_pc: Annotated[int, Range(1, 1_000)] = 8,
+        n_ac: Annotated[int, Range(1, 1_000)] = 2,
+        n_init: Annotated[int, Range(1)] = 4,
+        cheap: Sequence[str] = DEFAULT_CHEAP,
+        morphisms: Sequence[Morphism] = MORPHISMS,
+        bandwidth: float | str = "scott",
+    ):
         self.n_pc = n_pc
         self.n_ac = n_ac
         self.n_init = n_init
@@ -111,6 +119,11 @@ class Lemonade(Strategy):
         if trial.ok:
             self.ok_.append(trial)
             self.archive_.add(trial)
+
+    def parent_ids(self) -> set[int]:
+        """The population parents are drawn from, and the parents of children queued but not yet asked."""
+        population = {t.id for t in self.population()} if self.ok_ else set()
+        return population | {p.parent_id for p in self.queue_ if p.parent_id is not None}
 
     # -- one generation ---------------------------------------------------------------------
     def population(self) -> list[Trial]:

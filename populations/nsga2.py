@@ -7,6 +7,8 @@ polynomial mutation on floats rounded back to integers, duplicates eliminated.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from collections import deque
 
 import numpy as np
@@ -22,6 +24,7 @@ from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.problems.static import StaticProblem
 
 from evonas.core.problem import Proposal, Trial
+from evonas.core.options import Range
 from populations.base import Strategy
 
 _FAILED = 1e12  # objective value pymoo sees for a failed candidate
@@ -48,7 +51,7 @@ class PymooNSGA2(Strategy):
 
     name = "nsga2"
 
-    def __init__(self, population: int = 10):
+    def __init__(self, population: Annotated[int, Range(2, 10_000)] = 10):
         self.population = population
 
     def setup(self, space, n_objectives, rng) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from evonas.core.problem import Proposal, Trial
 from populations.aging import HasNeighbours
 from evonas.core.pareto import ParetoArchive, rank_and_crowding
+from evonas.core.options import Range
 from populations.base import Strategy, unseen
 
 
@@ -31,7 +34,12 @@ class ParetoLocalSearch(Strategy):
 
     name = "pls"
 
-    def __init__(self, n_init: int = 10, tournament_size: int = 2, max_retries: int = 10):
+    def __init__(
+        self,
+        n_init: Annotated[int, Range(1)] = 10,
+        tournament_size: Annotated[int, Range(1, 10_000)] = 2,
+        max_retries: Annotated[int, Range(1, 1_000_000)] = 10,
+    ):
         self.n_init = n_init
         self.tournament_size = tournament_size
         self.max_retries = max_retries

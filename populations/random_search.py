@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from evonas.core.problem import Proposal, Trial
+from evonas.core.options import Range
 from populations.base import Strategy
 
 
@@ -15,7 +18,7 @@ class RandomSearch(Strategy):
 
     name = "random"
 
-    def __init__(self, max_retries: int = 20):
+    def __init__(self, max_retries: Annotated[int, Range(1, 1_000_000)] = 20):
         self.max_retries = max_retries
 
     def setup(self, space, n_objectives, rng) -> None:

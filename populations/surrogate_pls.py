@@ -12,7 +12,7 @@ improves it, the one that needs the smallest shift to become non-dominated is.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import numpy as np
 import scipy.linalg
@@ -21,6 +21,7 @@ from threadpoolctl import ThreadpoolController
 from evonas.core.problem import Proposal, SearchSpace, Trial
 from populations.aging import HasNeighbours
 from evonas.core.pareto import ParetoArchive, hypervolume, pareto_rank, rank_and_crowding
+from evonas.core.options import Range
 from populations.base import Strategy, unseen
 
 _blas: ThreadpoolController | None = None
@@ -216,9 +217,20 @@ class SurrogateParetoLocalSearch(Strategy):
 
     name = "spls"
 
-    def __init__(self, n_init: int = 10, tournament_size: int = 2, n_mutants: int = 24, beta: float = 0.5,
-                 max_retries: int = 10, productive: bool = False, model: dict | None = None,
-                 vns: bool = False, max_ring: int = 256, escape: bool = False, escape_beta: float = 0.0):
+    def __init__(
+        self,
+        n_init: Annotated[int, Range(1)] = 10,
+        tournament_size: Annotated[int, Range(1, 10_000)] = 2,
+        n_mutants: Annotated[int, Range(1, 10_000)] = 24,
+        beta: Annotated[float, Range(0)] = 0.5,
+        max_retries: Annotated[int, Range(1, 1_000_000)] = 10,
+        productive: bool = False,
+        model: dict | None = None,
+        vns: bool = False,
+        max_ring: Annotated[int, Range(1, 100_000)] = 256,
+        escape: bool = False,
+        escape_beta: Annotated[float, Range(0)] = 0.0,
+    ):
         self.escape_beta = escape_beta
         self.escape = escape
         self.vns = vns

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from evonas.api.launch import open_study, resume_study
+from evonas.api.study import Study
+from evonas.core.objectives import Constraint
 from evonas.api.spec import RunSpec
 from evonas.cli import main
 from evonas.core.errors import UserError
@@ -15,6 +18,7 @@ from evonas.core.problem import Trial, TrialState
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
 from morphisms import MORPHISMS, MorphismPlan
+from evonas.testing.synthetic import SyntheticProblem
 from populations.lemonade import Lemonade, inverse_density_probabilities, log_standardize
 
 SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
@@ -123,7 +127,33 @@ def test_without_a_store_children_inherit_weights_kept_in_memory():
     result = study.optimize(evaluations=5)
     children = [t for t in result.trials if t.parent_id is not None]
     assert children and all(t.ok and t.metrics["inherited"] == 1.0 and t.fidelity == 0.25 for t in children)
-    assert set(study.search.weights_in_memory_) == {t.id for t in result.front}  # only the front's are kept
+    assert set(study.search.weights_in_memory_) == study.search.weights_kept() & {t.id for t in result.trials}
+    study.close()
+
+
+class _WeightedSynthetic(SyntheticProblem):
+    """The synthetic problem, each evaluation also returning (tiny) trained weights."""
+
+    def evaluate(self, proposal):
+        evaluation = super().evaluate(proposal)
+        return dataclasses.replace(evaluation, artifacts={"state_dict": {"id": str(proposal.genome)}})
+
+
+def test_without_a_store_the_weights_of_every_possible_parent_are_kept_and_no_others():
+    """LEMONADE draws parents from its own population (the least violating trials while none is
+    feasible) and from children it queued earlier; the driver's archive holds the feasible front.
+    Checked after every tell while the two differ."""
+    problem = _WeightedSynthetic(2)
+    study = Study(problem, Lemonade(n_pc=6, n_ac=2, n_init=3), constraints=[Constraint.parse("params<=2.2")], seed=0)
+    differed = False
+    for _ in range(40):
+        study.search.step()
+        lemonade, search = study.search.strategy, study.search
+        parents = lemonade.parent_ids()
+        front = {t.id for t in search.archive.trials}
+        differed |= bool(parents - front)
+        assert set(search.weights_in_memory_) == (front | parents) & {t.id for t in search.trials if t.ok}
+    assert differed
     study.close()
 
 

@@ -145,6 +145,10 @@ class Study:
         elif self.objectives is not None and tuple(self.objectives) != tuple(self.problem.objectives):
             raise UserError("give objectives to the problem, not to a Study that has one")
         check_objectives(tuple(self.problem.objectives))
+        if isinstance(self.strategy, str):
+            from evonas.api.registry import strategy_class
+
+            self.strategy = strategy_class(self.strategy)()
         if self.strategy is None:
             from populations.aging import AgingEvolution
 

@@ -28,9 +28,13 @@ def add_plugin_flags(parser: argparse.ArgumentParser, plugin: Callable, group: s
         try:
             section.add_argument(option.flag, dest=f"{group}.{option.name}", type=_parser_type(option),
                                  default=None, metavar=option.type.__name__.upper(),
-                                 help=f"{option.help} [default: {default}]".replace("%", "%%"))
+                                 help=f"{option.help} [{_allowed(option)}default: {default}]".replace("%", "%%"))
         except argparse.ArgumentError:
             raise UserError(f"{title}: option {option.flag} clashes with another flag") from None
+
+
+def _allowed(option: Option) -> str:
+    return "" if option.range is None else f"{option.range}; "
 
 
 def given_options(args: argparse.Namespace, group: str) -> dict[str, Any]:

@@ -8,11 +8,17 @@ under its ``Attributes:``. :func:`options_of` reads all this, so the CLI derives
 and ``--help`` from the same declaration that the Python API calls, :func:`instantiate`
 builds the plug-in from flat option values, and the conformance suite checks that every
 option is documented.
+
+A numeric option declares its allowed values in its annotation, e.g.
+``population: Annotated[int, Range(2)] = 10``: the CLI, :func:`instantiate` and
+:func:`check_instance` (which strategies run at start-up, before anything is written) refuse
+any other value with one line naming the option and the range.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import math
 import dataclasses
 import inspect
 import re
@@ -28,6 +34,29 @@ RESERVED = frozenset({"self", "objectives", "seed", "constraints"})
 
 
 @dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric option: ``low <= value <= high``, either end open (None).
+
+    NaN is never allowed; infinity only where the range has no end on that side.
+    """
+
+    low: float | None = None
+    high: float | None = None
+
+    def allows(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"between {self.low:g} and {self.high:g}"
+        if self.low is not None:
+            return f"at least {self.low:g}"
+        return f"at most {self.high:g}" if self.high is not None else "a number"
+
+
+@dataclass(frozen=True)
 class Option:
     """One declared option of a plug-in.
 
@@ -38,6 +67,7 @@ class Option:
         help: the docstring text for it ('' if undocumented).
         optional: ``None`` is allowed.
         parent: the dataclass parameter this option is a field of (``None`` for a plain parameter).
+        range: the allowed values of a numeric option (``None``: any).
     """
 
     name: str
@@ -46,6 +76,7 @@ class Option:
     help: str
     optional: bool = False
     parent: str | None = None
+    range: Range | None = None
 
     @property
     def flag(self) -> str:
@@ -62,13 +93,25 @@ class Option:
                 return text.lower() in ("1", "true", "yes")
             if self.type is tuple:
                 return tuple(t.strip() for t in text.split(",") if t.strip())
-            return self.type(text)
+            value = self.type(text)
         except ValueError:
             raise UserError(f"{self.flag} expects {self.type.__name__}, got {text!r}") from None
+        if self.range is not None and not self.range.allows(value):
+            raise UserError(f"{self.flag} must be {self.range}, got {text}")
+        return value
+
+
+def _range(hint: Any) -> tuple[Any, Range | None]:
+    """A hint without its ``Annotated`` wrapper, and the :class:`Range` it declares."""
+    if typing.get_origin(hint) is not typing.Annotated:
+        return hint, None
+    base, *extras = typing.get_args(hint)
+    return base, next((e for e in extras if isinstance(e, Range)), None)
 
 
 def _base_type(hint: Any) -> tuple[type | None, bool]:
     """(base type, optional) of a type hint, or (None, _) when the CLI cannot express it."""
+    hint = _range(hint)[0]
     args = typing.get_args(hint)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -107,7 +150,7 @@ def _docstring_args(obj: Any) -> dict[str, str]:
 def _parameters(plugin: Callable) -> list[tuple[inspect.Parameter, Any]]:
     """(parameter, type hint) of a plug-in's constructor or factory, reserved ones left out."""
     target = plugin.__init__ if inspect.isclass(plugin) else plugin
-    hints = typing.get_type_hints(target)
+    hints = typing.get_type_hints(target, include_extras=True)
     return [(p, hints.get(p.name, type(p.default))) for p in inspect.signature(target).parameters.values()
             if p.name not in RESERVED and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
@@ -133,15 +176,18 @@ def options_of(plugin: Callable) -> tuple[Option, ...]:
         nested = _nested(hint)
         if nested is not None:
             docs = _docstring_args(nested)
+            hints = typing.get_type_hints(nested, include_extras=True)
             for f in dataclasses.fields(nested):
-                base, optional = _base_type(typing.get_type_hints(nested).get(f.name))
+                base, optional = _base_type(hints.get(f.name))
                 if base is not None and f.default is not dataclasses.MISSING:
-                    out.append(Option(f.name, base, f.default, docs.get(f.name, ""), optional, p.name))
+                    out.append(Option(f.name, base, f.default, docs.get(f.name, ""), optional, p.name,
+                                      _range(hints.get(f.name))[1]))
             continue
         base, optional = _base_type(hint)
         if base is None:
             continue
-        out.append(Option(p.name, base, p.default, helps.get(p.name, ""), optional or p.default is None))
+        out.append(Option(p.name, base, p.default, helps.get(p.name, ""), optional or p.default is None,
+                          range=_range(hint)[1]))
     return tuple(out)
 
 
@@ -159,6 +205,17 @@ def check_value(option: Option, value: Any) -> None:
         ok = isinstance(value, option.type)
     if not ok:
         raise UserError(f"option {option.name!r} must be {option.type.__name__}, got {value!r}")
+    if option.range is not None and value is not None and not option.range.allows(value):
+        raise UserError(f"{option.flag} must be {option.range}, got {value!r}")
+
+
+def check_instance(plugin: Any) -> None:
+    """Raise :class:`UserError` if an option a plug-in object keeps (under its own name, as
+    strategies do) has a wrong type or lies outside its declared range."""
+    kept = vars(plugin)
+    for option in options_of(type(plugin)):
+        if option.parent is None and option.name in kept:
+            check_value(option, kept[option.name])
 
 
 def check_options(plugin: Callable, given: dict[str, Any]) -> None:

@@ -157,7 +157,7 @@ class Search:
         self._asked = 0
         self._told = 0
         self.inflight_: dict[int, Pending] = {}
-        self.weights_in_memory_: dict[int, dict] = {}  # front members' weights when there is no store
+        self.weights_in_memory_: dict[int, dict] = {}  # without a store: front members' and possible parents' weights
         self.scores: dict[int, dict[str, float]] = {}  # held-out metrics per trial id, never told to the strategy
         self.resubmit_: list[Pending] = []
         self._remeasures = StoredRemeasures((), self.objectives, self.constraints, fresh=self._remeasure)
@@ -342,12 +342,17 @@ class Search:
             log.info("candidate %d failed: %s", trial.id, (trial.error or "").partition("\n")[0])
         self._told += 1
         self._accept(trial)
-        if self.weights_in_memory_:  # a run without a store keeps the weights of front members only
-            front = {t.id for t in self.archive.trials}
-            self.weights_in_memory_ = {i: w for i, w in self.weights_in_memory_.items() if i in front}
+        if self.weights_in_memory_:
+            keep = self.weights_kept()
+            self.weights_in_memory_ = {i: w for i, w in self.weights_in_memory_.items() if i in keep}
         for callback in self.callbacks:
             callback(self, trial)
         return trial
+
+    def weights_kept(self) -> set[int]:
+        """The trials whose weights a run without a store keeps: the front's (for export) and every
+        trial the strategy may still choose as a parent (:meth:`~populations.base.Strategy.parent_ids`)."""
+        return {t.id for t in self.archive.trials} | self.strategy.parent_ids()
 
     def _failed(self, pending: Pending, reason: str, metrics: dict | None = None) -> Trial:
         p = pending.proposal
@@ -398,7 +403,7 @@ class Search:
             weights = self.weights_in_memory_.get(parent)
             if weights is None:
                 raise UserError(f"candidate {proposal.genome} inherits the weights of #{parent}, which this run "
-                                "no longer holds (only front members' weights are kept in memory)")
+                                f"no longer holds: {type(self.strategy).__name__}.parent_ids() did not name it")
             return replace(proposal, payload=payload.with_weights(weights))
         if not self.store.weights_path(parent).is_file():
             raise UserError(f"a child of #{parent} inherits its weights, but {self.store.weights_path(parent)} "

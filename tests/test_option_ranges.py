@@ -1,0 +1,73 @@
+"""Every declared option of every registered strategy, fuzzed: a value either runs a 3-evaluation
+synthetic search or is refused with one line before anything is written."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evonas.api.registry import STRATEGIES, strategy_class
+from evonas.api.study import Study
+from evonas.core.errors import UserError
+from evonas.core.options import Range, instantiate, options_of
+from evonas.testing.synthetic import SyntheticProblem
+
+VALUES = st.one_of(
+    st.integers(-10, 10), st.integers(-(2 ** 62), 2 ** 62),
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, 0.0, -0.5, 1e300, -1e300]),
+    st.text(max_size=5), st.none(), st.booleans(), st.lists(st.integers(), max_size=2))
+
+CASES = [(name, o.name) for name in sorted(STRATEGIES) for o in options_of(strategy_class(name))]
+
+
+@pytest.mark.parametrize("strategy,option", CASES, ids=[f"{s}-{o}" for s, o in CASES])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=VALUES)
+def test_an_option_value_runs_or_is_refused_before_anything_is_written(strategy, option, value, tmp_path_factory):
+    run = tmp_path_factory.mktemp("fuzz") / "run"
+    try:
+        chosen = instantiate(strategy_class(strategy), {option: value})
+        with Study(SyntheticProblem(2), chosen, seed=0, out=run) as study:
+            result = study.optimize(evaluations=3)
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        assert not run.exists()
+        return
+    assert len(result.trials) == 3
+
+
+def test_ranges_read_and_refuse():
+    population = next(o for o in options_of(strategy_class("aging")) if o.name == "population")
+    assert population.range == Range(2, 10_000) and str(population.range) == "between 2 and 10000"
+    with pytest.raises(UserError, match=r"^--population must be between 2 and 10000, got -3$"):
+        population.parse("-3")
+    assert population.parse("12") == 12
+    assert not Range(0).allows(math.nan) and Range(0).allows(math.inf) and not Range(0, 1).allows(math.inf)
+    assert str(Range(high=5)) == "at most 5" and str(Range(0.5)) == "at least 0.5"
+
+
+def test_study_refuses_an_out_of_range_strategy_before_writing(tmp_path):
+    from populations.lemonade import Lemonade
+
+    with pytest.raises(UserError, match="^--n-ac must be between 1 and 1000, got 0$"):
+        Study(SyntheticProblem(2), Lemonade(n_ac=0), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--strategy", "aging", "--population", "-3"], "--population must be between 2 and 10000, got -3"),
+    (["--strategy", "lemonade", "--n-pc", "-1"], "--n-pc must be between 1 and 1000, got -1"),
+    (["--strategy", "lemonade", "--n-ac", "0"], "--n-ac must be between 1 and 1000, got 0"),
+    (["--strategy", "de", "--crossover-rate", "nan"], "--crossover-rate must be between 0 and 1, got nan"),
+])
+def test_the_cli_refuses_out_of_range_options_in_one_line(flags, message, tmp_path, capsys):
+    from evonas.cli import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--space", "nb201", "--table", "unused.csv", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
