@@ -231,3 +231,44 @@ def test_the_floor_is_a_perfect_search_scored_on_the_score_column(disagreeing):
     everything.run()
     assert hypervolume(everything.scored_front(), *disagreeing.score_bounds()) == pytest.approx(
         disagreeing.floor_hypervolume())
+
+
+class _NoEncoding:
+    """A space that can only sample and mutate (no integer encoding)."""
+
+    def __init__(self):
+        self.inner = SyntheticSpace(4, 3)
+
+    def sample(self, rng):
+        return self.inner.sample(rng)
+
+    def mutate(self, genome, rng):
+        return self.inner.mutate(genome, rng)
+
+    def parse(self, text):
+        return self.inner.parse(text)
+
+
+def test_study_picks_its_default_strategy_from_what_the_problem_offers(tmp_path):
+    from evonas.testing.synthetic import SyntheticProblem
+    from populations.aging import AgingEvolution
+    from populations.lemonade import Lemonade
+    from populations.surrogate_pls import SurrogateParetoLocalSearch
+
+    assert isinstance(Study(SyntheticProblem(3)).strategy, SurrogateParetoLocalSearch)
+
+    class Trains(SyntheticProblem):
+        trains_networks = True
+
+    assert isinstance(Study(Trains(2)).strategy, Lemonade)
+    objectives = [Objective.maximize("accuracy"), Objective.minimize("ms", bounds=(0, 10))]
+    plain = Study(space=_NoEncoding(), objectives=objectives)
+    assert isinstance(plain.strategy, AgingEvolution) and plain.strategy.population == 50
+    pending = plain.ask()
+    plain.tell(pending, {"accuracy": 0.5, "ms": 3.0})
+    assert isinstance(Study(SyntheticProblem(2), "aging").strategy, AgingEvolution)
+    from evonas.core.errors import UserError
+
+    with pytest.raises(UserError, match="unknown strategy 'agin'"):
+        Study(SyntheticProblem(2), "agin", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

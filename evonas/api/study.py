@@ -99,6 +99,40 @@ class SearchResult:
                 for t in self.front]
 
 
+def default_strategy(problem: Problem) -> Strategy:
+    """The strategy a :class:`Study` searches with when given none (measurements: docs/benchmarks.md).
+
+    - A problem that trains networks (:attr:`~evonas.core.problem.Problem.trains_networks`):
+      LEMONADE, whose children inherit their parents' trained weights (as ``evonas search`` on
+      the mobilenet space).
+    - A space that encodes genomes as integer vectors (``encode`` and ``cardinalities``):
+      surrogate-assisted Pareto local search, which leads Optuna's TPE under the honest NB201
+      protocol and on the discretised ZDT and DTLZ problems.
+    - Otherwise aging evolution with a population of 50 (a population of 10 cannot hold a
+      multi-objective front).
+    """
+    if problem.trains_networks:
+        from populations.lemonade import Lemonade
+
+        return Lemonade()
+    if _encodes(problem.space):
+        from populations.surrogate_pls import SurrogateParetoLocalSearch
+
+        return SurrogateParetoLocalSearch()
+    from populations.aging import AgingEvolution
+
+    return AgingEvolution(population=50)
+
+
+def _encodes(space: SearchSpace) -> bool:
+    if not (callable(getattr(space, "encode", None)) and callable(getattr(space, "cardinalities", None))):
+        return False
+    try:
+        return len(space.cardinalities()) > 0
+    except NotImplementedError:
+        return False
+
+
 @dataclass
 class Study:
     """A search you run in one call (:meth:`optimize`) or drive yourself (:meth:`ask` / :meth:`tell`).
@@ -106,10 +140,10 @@ class Study:
     Args:
         problem: evaluates candidates (e.g. ``ImageClassification.from_options(...)``); omit
             it for ask/tell around your own training loop and give ``space`` and ``objectives``.
-        strategy: the search strategy object, e.g. ``AgingEvolution(population=20)``; omitted,
-            ``AgingEvolution()``, which needs nothing from the problem but ``sample`` and
-            ``mutate``. (The CLI's default on the mobilenet space is ``Lemonade()``, whose
-            children inherit trained weights; pass it here for the same search.)
+        strategy: the search strategy object, e.g. ``AgingEvolution(population=20)``, or a
+            registered name (``"aging"``); omitted, :func:`default_strategy` picks one for the
+            problem (LEMONADE when it trains networks, else spls where the space encodes
+            genomes, else aging evolution with a population of 50).
         constraints: bounds on metrics; violating candidates never enter the front.
         seed: the run seed; every random choice derives from it.
         out: the run directory (must be new or empty); ``None`` keeps everything in memory.
@@ -150,9 +184,7 @@ class Study:
 
             self.strategy = strategy_class(self.strategy)()
         if self.strategy is None:
-            from populations.aging import AgingEvolution
-
-            self.strategy = AgingEvolution()
+            self.strategy = default_strategy(self.problem)
         self.constraints = tuple(self.constraints)
         # every check that can fail runs before the run directory is created
         self.strategy.check(len(self.problem.objectives))

@@ -145,6 +145,9 @@ class Problem(abc.ABC):
 
     space: SearchSpace
     objectives: tuple[Objective, ...]
+    trains_networks: bool = False
+    """Whether evaluations train networks whose weights children could inherit (a Study given no
+    strategy then searches with LEMONADE)."""
 
     @property
     def score_objectives(self) -> tuple[Objective, ...]:

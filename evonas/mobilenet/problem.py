@@ -107,6 +107,8 @@ class ImageClassification(Problem):
             fine-tuned by distillation from the parent. 0 trains every candidate from scratch.
     """
 
+    trains_networks = True
+
     def __init__(self, splits: Splits, space: MobileNetSpace, objectives: Sequence[Objective],
                  train_config: TrainConfig = TrainConfig(), seed: int = 0, inherit_epochs: float = 0.0):
         self.splits = splits
