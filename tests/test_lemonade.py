@@ -136,7 +136,7 @@ class _WeightedSynthetic(SyntheticProblem):
 
     def evaluate(self, proposal):
         evaluation = super().evaluate(proposal)
-        return dataclasses.replace(evaluation, artifacts={"state_dict": {"id": str(proposal.genome)}})
+        return dataclasses.replace(evaluation, weights={"id": str(proposal.genome)})
 
 
 def test_without_a_store_the_weights_of_every_possible_parent_are_kept_and_no_others():

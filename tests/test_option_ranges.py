@@ -71,3 +71,47 @@ def test_the_cli_refuses_out_of_range_options_in_one_line(flags, message, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+def test_a_target_on_a_table_space_is_refused_before_writing(tmp_path, capsys):
+    from evonas.cli import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--space", "nb201", "--table", "unused.csv", "--target", "tpu", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--target and its options do not apply to --space nb201" in err[0]
+    assert not out.exists()
+
+
+def test_run_directories_are_named_after_what_runs():
+    from evonas.api.spec import RunSpec
+
+    assert RunSpec(space="nb201", strategy="de").run_name("T") == "de-nb201-T"
+    assert RunSpec(space="grid", strategy="spls").run_name("T") == "spls-grid-T"
+    assert RunSpec(target="onnx-cpu").run_name("T") == "lemonade-mobilenet-onnx-cpu-T"
+
+
+def test_resume_restores_seed_and_constraints_from_the_store(tmp_path):
+    from evonas.core.objectives import Constraint
+    from populations.aging import AgingEvolution
+
+    limit = [Constraint.parse("params<=2.5")]
+    reference = Study(SyntheticProblem(2), AgingEvolution(population=6), limit, seed=7)
+    reference.optimize(evaluations=16)
+    first = Study(SyntheticProblem(2), AgingEvolution(population=6), limit, seed=7, out=tmp_path / "run")
+    first.optimize(evaluations=8)
+    first.close()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a replay that diverges warns
+        resumed = Study.resume(tmp_path / "run", SyntheticProblem(2), AgingEvolution(population=6))
+    assert resumed.seed == 7 and [str(c) for c in resumed.constraints] == ["params <= 2.5"]
+    resumed.optimize(evaluations=16)
+    assert [(t.id, str(t.genome), t.violation) for t in resumed.trials] == \
+        [(t.id, str(t.genome), t.violation) for t in reference.trials]
+    resumed.close()
+    with pytest.raises(UserError, match="created with seed=7, not 3"):
+        Study.resume(tmp_path / "run", SyntheticProblem(2), AgingEvolution(population=6), seed=3)
+    with pytest.raises(UserError, match="was searched with populations.aging:AgingEvolution"):
+        Study.resume(tmp_path / "run", SyntheticProblem(2), "random")

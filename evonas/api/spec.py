@@ -25,6 +25,7 @@ from evonas.core.options import check_options, instantiate, options_of
 from evonas.core.problem import Problem
 
 OWN = "accuracy"
+DEFAULT_TARGET = "edge-cpu"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class RunSpec:
     strategy_options: dict[str, Any] = field(default_factory=dict)
     objectives: tuple[str, ...] | None = None
     custom_objectives: tuple[str, ...] = ()
-    target: str = "edge-cpu"
+    target: str = DEFAULT_TARGET
     target_options: dict[str, Any] = field(default_factory=dict)
     lut: str | None = None
     force_lut: bool = False
@@ -87,11 +88,24 @@ class RunSpec:
             Constraint.parse(text)
         check_options(registry.strategy_class(self.strategy), self.strategy_options)
         check_options(registry.problem_factory(self.space), self.problem_options)
+        if not self.measured_on_target and (self.target != DEFAULT_TARGET or self.target_options):
+            raise UserError(f"--target and its options do not apply to --space {self.space}: its costs come from "
+                            "its own tables (see --help)")
         if self.target_options:
             target = registry.target_factory(self.target)
             if target is None:
                 raise UserError(f"a user target ({self.target}) takes no target options; its factory configures it")
             check_options(target, self.target_options)
+
+    @property
+    def measured_on_target(self) -> bool:
+        """Whether the space's costs are measured on a hardware target (its problem takes objectives)."""
+        return "objectives" in inspect.signature(registry.problem_factory(self.space)).parameters
+
+    def run_name(self, when: str) -> str:
+        """The automatic run directory name: strategy, space, target where it applies, and ``when``."""
+        target = f"-{self.target}" if self.measured_on_target else ""
+        return f"{self.strategy}-{self.space}{target}-{when}"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -227,13 +227,32 @@ class Study:
         }
 
     @classmethod
-    def resume(cls, run_dir: str | Path, problem: Problem | None = None, strategy: Strategy | None = None,
+    def resume(cls, run_dir: str | Path, problem: Problem | None = None, strategy: Strategy | str | None = None,
                **kwargs: Any) -> "Study":
-        """Reopen ``run_dir`` with the same problem, strategy, seed and constraints as when it was created.
+        """Reopen ``run_dir``: the stored candidates are replayed into ``strategy``, so a
+        deterministic strategy continues exactly where it stopped; candidates that were running
+        when it stopped are evaluated again.
 
-        The stored candidates are replayed, so a deterministic strategy continues exactly where
-        it stopped; candidates that were running when it stopped are evaluated again.
+        The seed, constraints and noise-awareness are the stored ones; given again, they must
+        agree with the store, else :class:`UserError`. The problem's objectives must be the
+        stored ones, and a given strategy must be of the stored class.
         """
+        stored = _stored_settings(run_dir)
+        for name, value in stored.items():
+            if name == "strategy":
+                continue
+            if name in kwargs and _setting(name, kwargs[name]) != _setting(name, value):
+                raise UserError(f"run '{run_dir}' was created with {name}={_setting(name, value)!r}, "
+                                f"not {_setting(name, kwargs[name])!r}; leave it out to resume with the stored one")
+            kwargs[name] = value
+        if isinstance(strategy, str):
+            from evonas.api.registry import strategy_class
+
+            strategy = strategy_class(strategy)()
+        if strategy is not None:
+            made = f"{type(strategy).__module__}:{type(strategy).__qualname__}"
+            if stored.get("strategy") not in (None, made):
+                raise UserError(f"run '{run_dir}' was searched with {stored['strategy']}, not {made}")
         return cls(problem, strategy, out=run_dir, _resume=True, **kwargs)
 
     # -- running ------------------------------------------------------------------------
@@ -297,6 +316,22 @@ class Study:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _stored_settings(run_dir: str | Path) -> dict[str, Any]:
+    """The seed, constraints, noise-awareness and strategy class a run was created with."""
+    with RunStore.open(run_dir) as store:
+        config = store.config
+    settings: dict[str, Any] = {"seed": config.get("seed", 0), "noise_aware": bool(config.get("noise_aware", False)),
+                                "constraints": tuple(Constraint.parse(c) for c in config.get("constraints", []))}
+    if "strategy" in config:
+        settings["strategy"] = config["strategy"].get("class")
+    return settings
+
+
+def _setting(name: str, value: Any) -> Any:
+    """A setting in comparable form (constraints as their strings)."""
+    return [str(c) for c in value] if name == "constraints" else value
 
 
 class _Budget:

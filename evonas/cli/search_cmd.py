@@ -131,7 +131,7 @@ def run_search(args) -> int:
         out = Path(args.resume)
         evaluations = args.evaluations or spec.evaluations
     else:
-        out = Path(args.out or f"runs/{spec.strategy}-{spec.target}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(args.out or Path("runs") / spec.run_name(time.strftime("%Y%m%d-%H%M%S")))
         study = open_study(spec, out, callbacks)
         evaluations = spec.evaluations
     if bar is not None:

@@ -94,16 +94,24 @@ class WeightTransfer(Protocol):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What a problem returns: metric values, the fidelity used, optional artifacts.
+    """What a problem returns for one candidate.
 
-    ``scores`` are held-out metrics (e.g. a test accuracy, or a benchmark's 200-epoch mean
-    beside the validation accuracy that is searched on): the driver stores them and a
-    benchmark scores fronts on them, but no strategy ever sees them.
+    Attributes:
+        metrics: every objective's and constrained metric's value by name (what strategies see).
+        fidelity: the training budget used (epochs), where the problem has one.
+        weights: the trained network's ``state_dict``, kept for export and for children that
+            inherit it.
+        measurement: the hardware measurement behind a latency metric (keys ``target``,
+            ``result``, ``fingerprint``), stored so a resumed run or another worker reuses it.
+        scores: held-out metrics (e.g. a test accuracy, or a benchmark's 200-epoch mean beside
+            the validation accuracy searched on): stored, and used to score fronts, but never
+            shown to a strategy.
     """
 
     metrics: dict[str, float]
     fidelity: float | None = None
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] | None = None
+    measurement: dict[str, Any] | None = None
     scores: dict[str, float] = field(default_factory=dict)
 
 

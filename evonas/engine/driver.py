@@ -313,15 +313,12 @@ class Search:
         """
         seconds = time.time() - pending.started
         p = pending.proposal
-        artifacts: dict = {}
-        fidelity = None
-        scores: dict[str, float] = {}
+        evaluation = Evaluation({})
         if isinstance(result, (BaseException, str)):
             trial = self._failed(pending, _reason(result))
         else:
             evaluation = result if isinstance(result, Evaluation) else Evaluation(dict(result))
-            fidelity, artifacts = evaluation.fidelity, evaluation.artifacts
-            scores = {k: float(v) for k, v in evaluation.scores.items()}
+            fidelity = evaluation.fidelity
             metrics = {k: float(v) for k, v in evaluation.metrics.items()}
             needed = [o.name for o in self.objectives] + [c.name for c in self.constraints]
             bad = non_finite(needed, metrics)
@@ -332,12 +329,13 @@ class Search:
                 violation = sum(c.violation(metrics) for c in self.constraints)
                 trial = Trial(pending.id, p.genome, p.parent_id, p.operator, TrialState.OK, metrics,
                               to_min_vector(self.objectives, metrics), violation, fidelity)
+        scores = {k: float(v) for k, v in evaluation.scores.items()}
         if scores:
             self.scores[trial.id] = scores
         if self.store is not None:
-            self._persist(trial, artifacts, pending.started, seconds, scores)
-        elif trial.ok and "state_dict" in artifacts:
-            self.weights_in_memory_[trial.id] = artifacts["state_dict"]
+            self._persist(trial, evaluation, pending.started, seconds, scores)
+        elif trial.ok and evaluation.weights is not None:
+            self.weights_in_memory_[trial.id] = evaluation.weights
         if not trial.ok:
             log.info("candidate %d failed: %s", trial.id, (trial.error or "").partition("\n")[0])
         self._told += 1
@@ -359,14 +357,14 @@ class Search:
         return Trial(pending.id, p.genome, p.parent_id, p.operator, TrialState.FAILED, metrics or {},
                      np.full(len(self.objectives), np.nan), 0.0, None, reason)
 
-    def _persist(self, trial: Trial, artifacts: dict, started: float, seconds: float,
+    def _persist(self, trial: Trial, evaluation: Evaluation, started: float, seconds: float,
                  scores: dict[str, float]) -> None:
-        if "state_dict" in artifacts:
-            self.store.save_weights(trial.id, artifacts["state_dict"])
+        if evaluation.weights is not None:
+            self.store.save_weights(trial.id, evaluation.weights)
         self.store.record(CandidateRow(
             trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state.value,
             trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds,
-            self._told, self._asked), artifacts.get("measurement"),  # a hardware measurement with its fingerprint
+            self._told, self._asked), evaluation.measurement,  # a hardware measurement with its fingerprint
             scores=scores)
 
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:

@@ -198,12 +198,9 @@ class ImageClassification(Problem):
         model.cpu().eval()
         metrics = self._sourced(model, genome, metrics, training_free=False)
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        artifacts: dict[str, Any] = {"state_dict": state}
         records = [m for o in self.objectives
                    if (m := getattr(o.source, "measurement", lambda *a: None)(genome, self.splits.input_shape))]
-        if records:
-            artifacts["measurement"] = records[0]
-        return Evaluation(metrics, float(epochs), artifacts)
+        return Evaluation(metrics, float(epochs), weights=state, measurement=records[0] if records else None)
 
     def reuse_measurement(self, genome: Genome, record: dict[str, Any]) -> None:
         for o in self.objectives:

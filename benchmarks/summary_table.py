@@ -1,0 +1,45 @@
+"""Markdown table of median hv_gap per benchmark, budget and strategy or peer, from results.json files.
+
+Usage: python benchmarks/summary_table.py OUT_ROOT/*/results.json [--baseline optuna-tpe] [--names a,b]
+Each row is one results.json (a pair), each cell "median (ratio to the baseline's median)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def rows(paths: list[Path], baseline: str, names: list[str] | None) -> list[str]:
+    results = [(p.parent.name, json.loads(p.read_text())) for p in paths]
+    first = results[0][1]
+    names = names or list(first["strategies"])
+    budgets = [str(c) for c in first["reported_checkpoints"]]
+    metric = "hv_gap" if "hv_gap" in next(iter(first["summary"].values())) else "hv"
+    head = ["pair", "floor"] + [f"{n} @{b}" for b in budgets for n in names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for pair, res in results:
+        floor = res["problem"].get("hv_gap_floor")
+        cells = [pair, "" if floor is None else f"{floor:.4f}"]
+        for b in budgets:
+            base = res["summary"].get(baseline, {}).get(metric, {}).get(b, {}).get("median")
+            for n in names:
+                med = res["summary"][n][metric][b]["median"]
+                ratio = f" ({med / base:.2f}x)" if base else ""
+                cells.append(f"{med:.4f}{ratio}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("results", nargs="+", type=Path)
+    p.add_argument("--baseline", default="optuna-tpe")
+    p.add_argument("--names", default=None, help="comma-separated strategies and peers to show")
+    args = p.parse_args()
+    print("\n".join(rows(args.results, args.baseline, args.names.split(",") if args.names else None)))
+
+
+if __name__ == "__main__":
+    main()
