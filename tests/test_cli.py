@@ -175,7 +175,7 @@ def test_search_help_lists_the_chosen_plugins_options(capsys):
     assert "--n-pc" in text and "--inherit-epochs" in text and "--sample-size" not in text
     assert main(["search", "--space", "nb201", "--help"]) == 0
     text = capsys.readouterr().out
-    assert "--cost-column" in text and "--sample-size" in text and "--epochs" not in text
+    assert "--cost-column" in text and "--n-mutants" in text and "--epochs" not in text  # spls, nb201's default
 
 
 def test_each_space_has_a_default_strategy_named_in_its_stored_config(capsys):
@@ -183,7 +183,7 @@ def test_each_space_has_a_default_strategy_named_in_its_stored_config(capsys):
     from evonas.api.spec import RunSpec, search_args
 
     assert set(registry.DEFAULT_STRATEGIES) == set(registry.PROBLEMS)
-    assert RunSpec().strategy == "lemonade" and RunSpec(space="nb201").strategy == "aging"
+    assert RunSpec().strategy == "lemonade" and RunSpec(space="nb201").strategy == "spls"
     assert RunSpec.from_dict(RunSpec().to_dict()).to_dict()["strategy"] == "lemonade"
     assert search_args(RunSpec(space="nb201")) == ["--space", "nb201"]
     assert main(["search", "--help"]) == 0

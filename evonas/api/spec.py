@@ -36,7 +36,7 @@ class RunSpec:
         space: the problem: mobilenet (real training), nb201 or ofa.
         problem_options: the problem factory's own options.
         strategy: the strategy's registry name; unset, the space's default
-            (:data:`~evonas.api.registry.DEFAULT_STRATEGIES`: lemonade on mobilenet, aging on the tables).
+            (:data:`~evonas.api.registry.DEFAULT_STRATEGIES`: lemonade on mobilenet, spls on nb201 and grid, aging on ofa).
         strategy_options: the strategy's own options.
         objectives: built-in objectives by name (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb.
         custom_objectives: ``NAME=module:function:min|max[:free]`` user objectives.
