@@ -128,6 +128,22 @@ def test_report_while_the_run_is_still_going(tmp_path):
     study.close()
 
 
+def test_report_shows_held_out_scores_beside_the_front(tmp_path):
+    study = Study(SyntheticProblem(2), AgingEvolution(population=4, sample_size=2), seed=1, out=tmp_path / "run")
+    for _ in range(6):
+        pending = study.ask()
+        evaluation = study.problem.evaluate(pending.proposal)
+        study.tell(pending, evaluation, scores={"test_accuracy": 0.5 + 0.01 * pending.id})
+    study.close()
+    report = write_report(tmp_path / "run")
+    html = report.html.read_text()
+    assert report.view.score_names == ["test_accuracy"]
+    assert "test_accuracy (held out)" in html and "never seen by the search" in html
+    for member in report.view.front:
+        row = re.search(rf'<tr data-id="{member.id}">(.*?)</tr>', html).group(1)
+        assert f"{0.5 + 0.01 * member.id:.4g}" in row
+
+
 def test_report_of_a_benchmark_run(tmp_path):
     table = shared_data("nb201") / "nb201_table.csv"
     done = _evonas("search", "--space", "nb201", "--table", str(table), "--evaluations", "40",

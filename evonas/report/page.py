@@ -84,12 +84,14 @@ def _figures(svgs: dict[str, str], stems: tuple[str, ...]) -> list[str]:
 def _front_table(view: RunView, bundle: dict[int, str]) -> str:
     if not view.front:
         return '<p class="muted">No successful candidate yet.</p>'
+    held_out = view.score_names
     heads = ["id", *(f"{o.name} ({o.unit})" if o.unit else o.name for o in view.objectives),
-             "fidelity", "parent / operator", "ONNX", "genome"]
+             *(f"{name} (held out)" for name in held_out), "fidelity", "parent / operator", "ONNX", "genome"]
     rows = []
     for r in view.front:
         cells = [f'<td class="num">{r.id}</td>']
         cells += [f'<td class="num">{_value(r.metrics, o.name)}</td>' for o in view.objectives]
+        cells += [f'<td class="num">{_value(view.scores.get(r.id, {}), name)}</td>' for name in held_out]
         cells.append(f'<td class="num">{"-" if r.fidelity is None else f"{r.fidelity:g}"}</td>')
         parent = "-" if r.parent_id is None else f"#{r.parent_id}"
         cells.append(f"<td>{parent} / {escape(r.operator)}</td>")
@@ -99,7 +101,9 @@ def _front_table(view: RunView, bundle: dict[int, str]) -> str:
         cells.append(f"<td><code>{escape(r.genome)}</code></td>")
         rows.append(f'<tr data-id="{r.id}">{"".join(cells)}</tr>')
     note = ('<p class="muted">Measured objectives show their spread as [low, high] (the interquartile range '
-            "of the timed runs). Fidelity: training epochs (or the table's fidelity).</p>")
+            "of the timed runs). Fidelity: training epochs (or the table's fidelity)."
+            + (" Held-out scores were recorded but never seen by the search; the front is chosen without them."
+               if held_out else "") + "</p>")
     head = "".join(f"<th>{escape(h)}</th>" for h in heads)
     return f'<table id="front-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{note}'
 

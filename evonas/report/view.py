@@ -6,6 +6,8 @@ committed candidate), so a report can be written while the search is still going
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import re
@@ -45,6 +47,7 @@ class RunView:
         config: the run's stored configuration.
         versions: the evonas versions that created and resumed the run (:meth:`RunStore.versions`).
         fingerprint: the environment the run's hardware measurements were taken in, if any.
+        scores: held-out scores by candidate id (metrics the search never saw, e.g. a test accuracy).
     """
 
     run_dir: Path
@@ -57,6 +60,12 @@ class RunView:
     config: dict[str, Any]
     versions: tuple[dict[str, str], ...]
     fingerprint: dict[str, Any] | None
+    scores: dict[int, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def score_names(self) -> list[str]:
+        """The held-out scores any candidate has, in first-seen order."""
+        return list(dict.fromkeys(name for values in self.scores.values() for name in values))
 
     @property
     def running(self) -> tuple[CandidateRow, ...]:
@@ -113,6 +122,7 @@ def load_run(run_dir: str | Path) -> RunView:
             config=store.config,
             versions=tuple(store.versions()),
             fingerprint=measurements[0]["fingerprint"] if measurements else None,
+            scores=store.scores(),
         )
 
 
