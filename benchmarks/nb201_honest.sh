@@ -3,7 +3,7 @@
 # scored on the 200-epoch mean test column against its true front; every strategy with its defaults
 # and Optuna's samplers as peers, 20 seeds, hv_gap at 100, 300 and 1,000 evaluations.
 # Pairs: {c10, c100, in16} x {FPGA, Pixel 3 latency}, and k = 3 (accuracy, FPGA latency, params) on c10 and c100.
-# Needs the peers extra (pip install -e '.[peers]').
+# Needs the peers extra (pip install -e '.[peers]'). STRATEGIES and PEERS (environment) override the lists.
 # Usage: benchmarks/nb201_honest.sh [SHARED_DATA_DIR] [OUT_ROOT] [JOBS] [PAIR ...]
 #   PAIR: c10-fpga c10-pixel3 c100-fpga c100-pixel3 in16-fpga in16-pixel3 c10-3obj c100-3obj (default: all)
 set -euo pipefail
@@ -12,8 +12,8 @@ OUT=${2:-bench_out/nb201_honest}
 JOBS=${3:-2}
 shift $(( $# < 3 ? $# : 3 ))
 PAIRS=${*:-c10-fpga c10-pixel3 c100-fpga c100-pixel3 in16-fpga in16-pixel3 c10-3obj c100-3obj}
-STRATEGIES=random,aging,de,nsga2,pls,spls,lemonade  # bounded optimises one objective under bounds
-PEERS=optuna-tpe,optuna-nsga2,optuna-random
+STRATEGIES=${STRATEGIES:-random,aging,de,nsga2,pls,spls,lemonade}  # not bounded: it optimises one objective under bounds
+PEERS=${PEERS-optuna-tpe,optuna-nsga2,optuna-random}
 for pair in $PAIRS; do
   data=${pair%%-*}; cost=${pair#*-}
   case $data in
