@@ -3,7 +3,7 @@
 # scored on the 200-epoch mean test column against its true front; every strategy with its defaults
 # and Optuna's samplers as peers, 20 seeds, hv_gap at 100, 300 and 1,000 evaluations.
 # Pairs: {c10, c100, in16} x {FPGA, Pixel 3 latency}, and k = 3 (accuracy, FPGA latency, params) on c10 and c100.
-# Needs the peers extra (pip install -e '.[peers]'). STRATEGIES and PEERS (environment) override the lists.
+# Needs the peers extra (pip install -e '.[peers]'). STRATEGIES, PEERS and CHECKPOINTS (environment) override the defaults.
 # Usage: benchmarks/nb201_honest.sh [SHARED_DATA_DIR] [OUT_ROOT] [JOBS] [PAIR ...]
 #   PAIR: c10-fpga c10-pixel3 c100-fpga c100-pixel3 in16-fpga in16-pixel3 c10-3obj c100-3obj (default: all)
 set -euo pipefail
@@ -28,7 +28,7 @@ for pair in $PAIRS; do
   start=$(date +%s)
   evonas benchmark nb201 --table "$DATA/nb201/nb201_table.csv" --search-column "$search" \
     --score-column "${data}_test_acc_200ep_mean" --cost-column "$costs" \
-    --strategies "$STRATEGIES" --peers "$PEERS" --checkpoints 100,300,1000 --seeds 20 --jobs "$JOBS" \
+    --strategies "$STRATEGIES" --peers "$PEERS" --checkpoints "${CHECKPOINTS:-100,300,1000}" --seeds 20 --jobs "$JOBS" \
     --out "$OUT/$pair" > "$OUT.$pair.txt.partial" 2> "$OUT.$pair.log"
   echo "wall seconds: $(( $(date +%s) - start ))" >> "$OUT.$pair.txt.partial"
   mv "$OUT.$pair.txt.partial" "$OUT/$pair/table.txt"
