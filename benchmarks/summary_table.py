@@ -1,7 +1,10 @@
 """Markdown table of median hv_gap per benchmark, budget and strategy or peer, from results.json files.
 
 Usage: python benchmarks/summary_table.py OUT_ROOT/*/results.json [--baseline optuna-tpe] [--names a,b]
-Each row is one results.json (a pair), each cell "median (ratio to the baseline's median)".
+                                          [--replace OTHER_ROOT]
+Each row is one results.json (a pair), each cell "median (ratio to the baseline's median)". With
+--replace, the strategies found in OTHER_ROOT/<pair>/results.json (a later run of some of them, e.g.
+with a new default) replace those of the same name.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import json
 from pathlib import Path
 
 
-def rows(paths: list[Path], baseline: str, names: list[str] | None) -> list[str]:
+def rows(paths: list[Path], baseline: str, names: list[str] | None, replace: Path | None = None) -> list[str]:
     results = [(p.parent.name, json.loads(p.read_text())) for p in paths]
+    for pair, res in results:
+        other = None if replace is None else replace / pair / "results.json"
+        if other is not None and other.is_file():
+            res["summary"].update(json.loads(other.read_text())["summary"])
     first = results[0][1]
     names = names or list(first["strategies"])
     budgets = [str(c) for c in first["reported_checkpoints"]]
@@ -37,8 +44,10 @@ def main() -> None:
     p.add_argument("results", nargs="+", type=Path)
     p.add_argument("--baseline", default="optuna-tpe")
     p.add_argument("--names", default=None, help="comma-separated strategies and peers to show")
+    p.add_argument("--replace", type=Path, default=None, help="a root of later runs of some strategies")
     args = p.parse_args()
-    print("\n".join(rows(args.results, args.baseline, args.names.split(",") if args.names else None)))
+    names = args.names.split(",") if args.names else None
+    print("\n".join(rows(args.results, args.baseline, names, args.replace)))
 
 
 if __name__ == "__main__":
