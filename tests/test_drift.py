@@ -244,7 +244,7 @@ def test_a_calibration_taken_on_a_loaded_machine_is_measured_again(tmp_path):
     target = get_target("onnx-cpu", protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
     target.calibration_file = str(tmp_path / "cal.json")
     model = _model()
-    honest = target.measure(model, SHAPE)
+    target.measure(model, SHAPE)  # writes the honest calibration
     path = Path(target.calibration_file)
     data = json.loads(path.read_text())
     (key, entry), = data["calibrations"].items()
@@ -254,9 +254,12 @@ def test_a_calibration_taken_on_a_loaded_machine_is_measured_again(tmp_path):
     fresh = get_target("onnx-cpu", protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
     fresh.calibration_file = str(path)
     m = fresh.measure(model, SHAPE)
-    assert m.reference["calibrated_ms"] < 5 * honest.reference["calibrated_ms"]
-    assert m.median_ms < 5 * honest.median_ms
-    assert json.loads(path.read_text())["calibrations"][key]["median_ms"] == m.reference["calibrated_ms"]
+    # timing-free checks: the stale value is neither kept on disk nor the one the latency was scaled by
+    # (comparing latencies here would flake whenever CI's other processes load the cores)
+    stored = json.loads(path.read_text())["calibrations"][key]
+    assert stored["median_ms"] == m.reference["calibrated_ms"] != entry["median_ms"]
+    assert stored["created"] >= entry["created"]
+    assert m.reference["calibrated_ms"] < entry["median_ms"] / 2
 
 
 def test_a_target_without_compensation_times_plainly():
