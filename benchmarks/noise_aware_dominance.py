@@ -24,7 +24,7 @@ import numpy as np
 
 from evonas.api.registry import strategy_class
 from evonas.api.study import Study
-from evonas.benchmarks.nb201 import NB201Problem
+from evonas.problems.nb201 import NB201Problem
 from evonas.core.pareto import dominates
 
 

@@ -42,7 +42,7 @@ _PUBLIC = {
     "SpaceConfig": "evonas.mobilenet.space", "Genome": "evonas.mobilenet.space",
     "load_dataset": "evonas.mobilenet.data", "TrainConfig": "evonas.mobilenet.training",
     # benchmark problems
-    "NB201Problem": "evonas.benchmarks.nb201", "OFAProblem": "evonas.benchmarks.ofa",
+    "NB201Problem": "evonas.problems.nb201", "OFAProblem": "evonas.problems.ofa",
     # hardware
     "get_target": "hardware.registry", "Target": "hardware.targets",
     # strategies

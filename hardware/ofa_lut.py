@@ -4,7 +4,7 @@ A table maps a layer id such as
 ``expanded_conv-input:112x112x24-output:56x56x32-expand:144-kernel:3-stride:2-idskip:0-se:0-hs:0``
 to ``{count, mean, std}`` (ms); a network's latency is the sum of its layers' means. The
 tables, the architecture and its layer ids are implemented once, in
-:mod:`evonas.benchmarks.ofa`; this module takes an OFA-MobileNetV3 (width 1.2) architecture
+:mod:`evonas.problems.ofa`; this module takes an OFA-MobileNetV3 (width 1.2) architecture
 as OFA's ``ks``/``e`` (20 slots, 4 per stage) and ``d`` (5 stage depths), as OFA's own
 latency estimator does.
 
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from evonas.benchmarks.ofa import MAX_DEPTH, N_STAGES, OFAArch, layer_keys
-from evonas.benchmarks.ofa import read_table as load_ofa_table
-from evonas.benchmarks.ofa import table_path as ofa_table_path
+from evonas.problems.ofa import MAX_DEPTH, N_STAGES, OFAArch, layer_keys
+from evonas.problems.ofa import read_table as load_ofa_table
+from evonas.problems.ofa import table_path as ofa_table_path
 from evonas.core.errors import UserError
 
 __all__ = ["load_ofa_table", "ofa_latency_ms", "ofa_layer_keys", "ofa_table_path"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from evonas.api.compare import hv_gap
-from evonas.benchmarks.nb201 import N_CELLS, OPS, Cell, NB201Problem, NB201Space, parse_cell
-from evonas.benchmarks.ofa import OFAProblem
+from evonas.problems.nb201 import N_CELLS, OPS, Cell, NB201Problem, NB201Space, parse_cell
+from evonas.problems.ofa import OFAProblem
 from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import shared_data
-from evonas.benchmarks.nb201 import NB201Problem
+from evonas.problems.nb201 import NB201Problem
 from evonas.engine.driver import MaxEvaluations, Search
 from evonas.core.objectives import Constraint
 from populations.bounded import BoundedEvolution

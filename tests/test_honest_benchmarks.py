@@ -12,7 +12,7 @@ import pytest
 from evonas.api.compare import _Recorder, format_table, summarize, strategy_with
 from evonas.api.registry import PEERS, STRATEGIES, peer_class
 from evonas.api.study import AskTellProblem, Study
-from evonas.benchmarks.nb201 import N_CELLS, NB201Problem
+from evonas.problems.nb201 import N_CELLS, NB201Problem
 from evonas.core.objectives import Objective
 from evonas.core.pareto import hypervolume
 from evonas.core.problem import Proposal
@@ -192,7 +192,7 @@ def test_ask_tell_scores_are_stored_and_never_told(tmp_path):
 def test_grid_problems_evaluate_pymoo_functions_on_the_grid(function):
     from pymoo.problems import get_problem
 
-    from evonas.benchmarks.grid import FUNCTIONS, GridProblem
+    from evonas.problems.grid import FUNCTIONS, GridProblem
 
     problem = GridProblem(function, variables=6, levels=5)
     k = FUNCTIONS[function]
@@ -209,7 +209,7 @@ def test_grid_problems_evaluate_pymoo_functions_on_the_grid(function):
 
 
 def test_grid_problem_is_searchable_and_refuses_bad_options():
-    from evonas.benchmarks.grid import GridProblem
+    from evonas.problems.grid import GridProblem
     from evonas.core.errors import UserError
 
     problem = GridProblem("zdt2", variables=4, levels=11)

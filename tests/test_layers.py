@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # that share a layer are siblings and must not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("evonas.core",),
-    ("evonas.mobilenet", "evonas.benchmarks"),
+    ("evonas.mobilenet", "evonas.problems"),
     ("hardware", "morphisms"),
     ("populations",),
     ("evonas.engine",),

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evonas.api.spec import RunSpec, parse_custom_objective
-from evonas.benchmarks.nb201 import NB201Space, parse_cell
+from evonas.problems.nb201 import NB201Space, parse_cell
 from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Direction

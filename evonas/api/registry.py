@@ -32,9 +32,9 @@ PEERS: dict[str, str] = {
 
 PROBLEMS: dict[str, str] = {
     "mobilenet": "evonas.mobilenet.problem:ImageClassification.from_options",
-    "nb201": "evonas.benchmarks.nb201:NB201Problem.from_options",
-    "ofa": "evonas.benchmarks.ofa:OFAProblem.from_options",
-    "grid": "evonas.benchmarks.grid:GridProblem.from_options",
+    "nb201": "evonas.problems.nb201:NB201Problem.from_options",
+    "ofa": "evonas.problems.ofa:OFAProblem.from_options",
+    "grid": "evonas.problems.grid:GridProblem.from_options",
 }
 
 DEFAULT_STRATEGIES: dict[str, str] = {

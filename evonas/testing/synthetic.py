@@ -27,8 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from evonas.core.errors import UserError
-from evonas.benchmarks.grid import IntegerGenome, IntegerSpace
-from evonas.benchmarks.noise import MeasurementNoise
+from evonas.problems.grid import IntegerGenome, IntegerSpace
+from evonas.problems.noise import MeasurementNoise
 from evonas.core.objectives import Constraint, Objective, check_against_table, interval_names
 from evonas.core.pareto import hypervolume, pareto_rank
 from evonas.core.problem import Evaluation, Problem, Proposal

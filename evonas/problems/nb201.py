@@ -26,7 +26,7 @@ import numpy as np
 from evonas.core.errors import DataError, UserError
 from evonas.core.objectives import Constraint, Objective, check_against_table, interval_names
 from evonas.core.problem import Evaluation, Problem, Proposal
-from evonas.benchmarks.noise import MeasurementNoise
+from evonas.problems.noise import MeasurementNoise
 from evonas.core.pareto import hypervolume
 from pymoo.util.nds.non_dominated_sorting import find_non_dominated
 
