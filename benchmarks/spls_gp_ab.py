@@ -4,7 +4,7 @@ Two worker processes, one per checkout (each imports evonas from its own checkou
 PYTHONPATH), run the same (pair, seed) jobs one at a time, interleaved (old then new on even
 seeds, new then old on odd ones), so both see the same machine speed. Each run is spls with its
 defaults, no peers, 1,000 evaluations; hv_gap at the checkpoints and wall seconds per run are
-recorded. Prints, per pair and checkpoint, the median hv_gap [quartiles] of both, and the median
+recorded, and OUT rewritten after every seed. Prints, per pair and checkpoint, the median hv_gap [quartiles] of both, and the median
 over seeds of the per-seed wall-time ratio new / old; writes every run to OUT (JSON).
 
 Usage: python benchmarks/spls_gp_ab.py OLD_CHECKOUT NEW_CHECKOUT OUT.json [--seeds 20]
@@ -95,17 +95,17 @@ def main() -> None:
     args = p.parse_args()
     procs = {"old": start(args.old), "new": start(args.new)}
     runs = {pair: {"old": [], "new": []} for pair in args.pairs.split(",")}
-    for pair in runs:
-        for seed in range(args.seeds):
+    for seed in range(args.seeds):  # seeds outermost: stopped early, every pair has as many
+        for pair in runs:
             for name in ("old", "new") if seed % 2 == 0 else ("new", "old"):
                 runs[pair][name].append(ask(procs[name], {"pair": pair, "seed": seed, "data": args.data}))
             print(pair, seed, {n: round(runs[pair][n][-1]["seconds"], 2) for n in procs}, file=sys.stderr, flush=True)
+        result = {"old": str(args.old), "new": str(args.new), "seeds": seed + 1, "checkpoints": list(CHECKPOINTS),
+                  "runs": runs, "summary": summary(runs)}
+        Path(args.out).write_text(json.dumps(result, indent=1))  # after every seed
     for proc in procs.values():
         proc.stdin.close()
         proc.wait()
-    result = {"old": str(args.old), "new": str(args.new), "seeds": args.seeds, "checkpoints": list(CHECKPOINTS),
-              "runs": runs, "summary": summary(runs)}
-    Path(args.out).write_text(json.dumps(result, indent=1))
     for pair, row in result["summary"].items():
         cells = "  ".join(f"@{c}: old {row['old'][str(c)][1]:.4f} [{row['old'][str(c)][0]:.4f}, {row['old'][str(c)][2]:.4f}]"
                           f" new {row['new'][str(c)][1]:.4f} [{row['new'][str(c)][0]:.4f}, {row['new'][str(c)][2]:.4f}]"
