@@ -93,6 +93,10 @@ def main() -> None:
     p.add_argument("--pairs", default="c10-fpga,c100-pixel3,in16-fpga")
     p.add_argument("--data", default=os.environ.get("EVONAS_SHARED_DATA", "../shared/data"))
     args = p.parse_args()
+    for checkout in (args.old, args.new):
+        if not (Path(checkout) / "populations" / "surrogate_pls.py").is_file():
+            print(f"spls_gp_ab: {checkout} is not an evonas checkout", file=sys.stderr)
+            raise SystemExit(2)
     procs = {"old": start(args.old), "new": start(args.new)}
     runs = {pair: {"old": [], "new": []} for pair in args.pairs.split(",")}
     for seed in range(args.seeds):  # seeds outermost: stopped early, every pair has as many
