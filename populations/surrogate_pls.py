@@ -12,31 +12,20 @@ improves it, the one that needs the smallest shift to become non-dominated is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Sequence
-
 import warnings
+from typing import Annotated, Any, Sequence
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
-from threadpoolctl import ThreadpoolController
 
 from evonas.core.problem import Proposal, SearchSpace, Trial
 from populations.aging import HasNeighbours
 from evonas.core.pareto import ParetoArchive, hypervolume, pareto_rank, rank_and_crowding
 from evonas.core.options import Range
 from populations.base import Strategy, unseen
-
-_blas: ThreadpoolController | None = None
-
-
-def _one_blas_thread():
-    """A context limiting BLAS to one thread: the matrices here are small, threads only contend."""
-    global _blas
-    if _blas is None:
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+from populations.surrogate import one_blas_thread
 
 
 class OneHot:
@@ -116,7 +105,7 @@ class ObjectiveModel:
         reselect = len(y) >= (1 + self.reselect_growth) * self.selected_at_
         self.gp_ = GaussianProcessRegressor(self.kernel_, optimizer="fmin_l_bfgs_b" if reselect else None,
                                             normalize_y=True, random_state=self.random_state)
-        with _one_blas_thread(), warnings.catch_warnings():
+        with one_blas_thread(), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a hyperparameter at its bound is allowed
             self.gp_.fit(self._features(x, side), y)
         if reselect:
@@ -134,7 +123,7 @@ class ObjectiveModel:
 
     def predict(self, x: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted mean and standard deviation for one-hot rows ``x`` with side information ``side``."""
-        with _one_blas_thread(), warnings.catch_warnings():
+        with one_blas_thread(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Predicted variances smaller than 0")  # rounding; set to 0
             mean, std = self.gp_.predict(self._features(x, side), return_std=True)
         return mean, std
