@@ -7,9 +7,9 @@ defaults, no peers, 1,000 evaluations; hv_gap at the checkpoints and wall second
 recorded, and OUT rewritten after every seed. Prints, per pair and checkpoint, the median hv_gap [quartiles] of both, and the median
 over seeds of the per-seed wall-time ratio new / old; writes every run to OUT (JSON).
 
-Usage: python benchmarks/spls_gp_ab.py OLD_CHECKOUT NEW_CHECKOUT OUT.json [--seeds 20]
+Usage: python benchmarks/spls_gp_ab.py OLD_CHECKOUT NEW_CHECKOUT OUT.json [--seeds 20] [--first-seed 0]
            [--pairs c10-fpga,c100-pixel3,in16-fpga] [--data ../shared/data]
-       python benchmarks/spls_gp_ab.py --summarise OUT.json      (the table again, from the file)
+       python benchmarks/spls_gp_ab.py --summarise OUT.json [OUT2.json ...]   (the table again, runs pooled)
 """
 
 from __future__ import annotations
@@ -91,12 +91,15 @@ def summary(runs: dict) -> dict:
 def main() -> None:
     if sys.argv[1:] == ["--worker"]:
         return worker()
-    if sys.argv[1:2] == ["--summarise"]:
-        result = json.loads(Path(sys.argv[2]).read_text())
-        return report({**result, "summary": summary(result["runs"])})
+    if sys.argv[1:2] == ["--summarise"]:  # one or more result files (e.g. seeds 0-9 and 10-19), pooled
+        results = [json.loads(Path(f).read_text()) for f in sys.argv[2:]]
+        runs = {pair: {n: [r for res in results for r in res["runs"][pair][n]] for n in ("old", "new")}
+                for pair in results[0]["runs"]}
+        return report({"runs": runs, "summary": summary(runs)})
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("old"), p.add_argument("new"), p.add_argument("out")
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--pairs", default="c10-fpga,c100-pixel3,in16-fpga")
     p.add_argument("--data", default=os.environ.get("EVONAS_SHARED_DATA", "../shared/data"))
     args = p.parse_args()
@@ -106,12 +109,13 @@ def main() -> None:
             raise SystemExit(2)
     procs = {"old": start(args.old), "new": start(args.new)}
     runs = {pair: {"old": [], "new": []} for pair in args.pairs.split(",")}
-    for seed in range(args.seeds):  # seeds outermost: stopped early, every pair has as many
+    for seed in range(args.first_seed, args.first_seed + args.seeds):  # outermost: stopped early, pairs have as many
         for pair in runs:
             for name in ("old", "new") if seed % 2 == 0 else ("new", "old"):
                 runs[pair][name].append(ask(procs[name], {"pair": pair, "seed": seed, "data": args.data}))
             print(pair, seed, {n: round(runs[pair][n][-1]["seconds"], 2) for n in procs}, file=sys.stderr, flush=True)
-        result = {"old": str(args.old), "new": str(args.new), "seeds": seed + 1, "checkpoints": list(CHECKPOINTS),
+        result = {"old": str(args.old), "new": str(args.new), "seeds": [args.first_seed, seed],
+                  "checkpoints": list(CHECKPOINTS),
                   "runs": runs, "summary": summary(runs)}
         Path(args.out).write_text(json.dumps(result, indent=1))  # after every seed
     for proc in procs.values():

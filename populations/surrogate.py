@@ -7,8 +7,10 @@ model ranks the children of good networks with a Spearman correlation near 0.85-
 few hundred trials, which is enough to choose the most promising of many candidates before
 spending an evaluation.
 
-The weights are solved by scikit-learn's :class:`~sklearn.linear_model.Ridge` on the samples
-recorded so far, when asked to (:meth:`OneHotRidge.fit`); a strategy refits every few samples.
+The model keeps ``(X^T X + alpha I)^-1`` up to date with a Sherman-Morrison update per sample
+and ``X^T y``, so adding a sample and refitting are a few small matrix-vector products
+whatever the number of trials, with no LAPACK call (whose thread pool costs far more than
+the arithmetic at this size on a busy machine).
 """
 
 from __future__ import annotations
@@ -16,28 +18,18 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.linear_model import Ridge
-from threadpoolctl import ThreadpoolController
-
-_blas: ThreadpoolController | None = None
 
 
-def one_blas_thread():
-    """A context limiting BLAS to one thread: the matrices of the surrogates are small, and on a
-    busy machine threads only contend (a ridge fit on 400 OFA samples: 157 ms with two threads,
-    7 ms with one, 2026-12-07)."""
-    global _blas
-    if _blas is None:
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
-
-
+# Hand-written on purpose (issue 27, measured 2026-12-07 on 2 cores of an AMD EPYC): scikit-learn's
+# Ridge (fit_intercept=False on centred targets, one BLAS thread; commit a3acfd1 on branch sklearn-gp)
+# gives the same weights (seeded bounded runs on nb201 and ofa proposed the same genomes) but refits
+# from all samples each time: bounded's 400-evaluation runs took about 2x as long on nb201
+# (0.75 -> 1.5 s) and 1.1-1.3x on ofa. Command: benchmarks/bounded_ridge_ab.py; docs/benchmarks.md.
 class OneHotRidge:
     """Ridge regression of a scalar on the one-hot features of integer-encoded genomes.
 
     Predictions are ``mean(y) + sum of the weights of the chosen values``; the weights solve
-    ``(X^T X + alpha I) w = X^T (y - mean(y))`` (scikit-learn's ``Ridge`` without an
-    intercept, on centred targets).
+    ``(X^T X + alpha I) w = X^T (y - mean(y))``.
 
     Args:
         cardinalities: choices per position of the encoding (``space.cardinalities()``).
@@ -50,21 +42,24 @@ class OneHotRidge:
         self.offsets = np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(np.int64)
         self.n_features = int(cards.sum())
         self.alpha = alpha
-        self._columns: list[np.ndarray] = []  # one-hot column indices of each sample
-        self._y: list[float] = []
+        self._inverse = np.eye(self.n_features) / alpha
+        self._counts = np.zeros(self.n_features)
+        self._xty = np.zeros(self.n_features)
+        self._sum_y = 0.0
+        self.n_samples = 0
         self.coef_: np.ndarray | None = None
         self.intercept_ = 0.0
         self._fitted_at = 0
 
-    @property
-    def n_samples(self) -> int:
-        """Samples recorded so far."""
-        return len(self._y)
-
     def add(self, code: np.ndarray, y: float) -> None:
         """Record one sample: an encoded genome and its target value."""
-        self._columns.append(self.offsets + np.asarray(code, dtype=np.int64))
-        self._y.append(float(y))
+        idx = self.offsets + np.asarray(code, dtype=np.int64)
+        column = self._inverse[:, idx].sum(axis=1)  # A^-1 x for the one-hot x
+        self._inverse -= np.outer(column, column) / (1.0 + column[idx].sum())
+        self._counts[idx] += 1.0
+        self._xty[idx] += y
+        self._sum_y += y
+        self.n_samples += 1
 
     @property
     def stale(self) -> int:
@@ -75,12 +70,8 @@ class OneHotRidge:
         """Solve for the weights on every sample added so far."""
         if self.n_samples == 0:
             return
-        x = np.zeros((self.n_samples, self.n_features))
-        x[np.arange(self.n_samples)[:, None], np.array(self._columns)] = 1.0
-        y = np.array(self._y)
-        mean = y.mean()
-        with one_blas_thread():
-            self.coef_ = Ridge(alpha=self.alpha, fit_intercept=False, solver="cholesky").fit(x, y - mean).coef_
+        mean = self._sum_y / self.n_samples
+        self.coef_ = self._inverse @ (self._xty - mean * self._counts)
         self.intercept_ = mean
         self._fitted_at = self.n_samples
 

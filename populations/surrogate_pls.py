@@ -12,20 +12,27 @@ improves it, the one that needs the smallest shift to become non-dominated is.
 
 from __future__ import annotations
 
-import warnings
 from typing import Annotated, Any, Sequence
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
+import scipy.linalg
+from threadpoolctl import ThreadpoolController
 
 from evonas.core.problem import Proposal, SearchSpace, Trial
 from populations.aging import HasNeighbours
 from evonas.core.pareto import ParetoArchive, hypervolume, pareto_rank, rank_and_crowding
 from evonas.core.options import Range
 from populations.base import Strategy, unseen
-from populations.surrogate import one_blas_thread
+
+_blas: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """A context limiting BLAS to one thread: the matrices here are small, threads only contend."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 class OneHot:
@@ -48,48 +55,54 @@ class OneHot:
         return x
 
 
+# Hand-written on purpose (issue 27, measured 2026-12-07 on 2 cores of an AMD EPYC): scikit-learn's
+# GaussianProcessRegressor with the equivalent kernel, c1 * RBF + c2 * DotProduct + WhiteKernel on the
+# one-hot features and the scaled side information, its hyperparameters refitted by L-BFGS on the same
+# 25% growth (commit 42ccebb on branch sklearn-gp), found fronts as good (median hv_gap inside the
+# other's quartiles at 100, 300 and 1,000 evaluations on c10 x FPGA, c100 x Pixel 3, in16 x FPGA,
+# SEEDS seeds) but made every spls run on NB201 about 2x slower (median per-seed time ratio RATIOS):
+# its fit evaluates the marginal likelihood even when it optimises nothing (a second kernel matrix
+# and Cholesky per tell) and each L-BFGS fit costs more than this grid. Figures and command:
+# docs/benchmarks.md, "spls's Gaussian process: hand-written against scikit-learn".
 class ObjectiveModel:
-    """A Gaussian process (scikit-learn's) predicting one objective (minimisation form) of a genome.
+    """A Gaussian process predicting one objective (minimisation form) of a genome.
 
     Inputs are the genome's one-hot encoding and, optionally, continuous side information
     known for every candidate (the problem's cheap metrics: a network's latency says much
-    about its accuracy), standardised (log, when positive) and scaled by ``sqrt(2 * side_weight)``.
-    The kernel, on standardised targets (``normalize_y``), is::
+    about its accuracy). The kernel, on standardised targets, is::
 
-        c1 * RBF(ell) + c2 * DotProduct(sigma_0=0) + WhiteKernel(noise)
+        (1 - w) * exp(-(hamming + gamma * |ds|^2) / (ell * positions)) + w * (1 - hamming / positions)
 
-    On one-hot rows ``|x - x'|^2`` is twice the number of differing positions, so the RBF is
-    ``exp(-(hamming + side_weight * |ds|^2) / ell^2)`` and the dot product counts the shared
-    positions plus the product of the scaled side information (a model linear in the features). ``c1``, ``ell``, ``c2`` and the noise
-    are fitted by maximising the marginal likelihood (L-BFGS, started from the previous
-    optimum, no random restarts) whenever the training set has grown by ``reselect_growth``
-    since the last fit of them; in between they are kept. Predicted standard deviations leave
-    the white noise out (the uncertainty of the objective, not of a measurement). Targets
-    above the ``clip_quantile`` quantile are clipped to it: the model only has to rank the
-    good region well, and degenerate candidates (e.g. untrainable cells at chance accuracy)
-    would otherwise dominate the fit.
+    plus white noise, with ``hamming`` the number of differing encoding positions and ``ds``
+    the difference of the standardised (log, when positive) side information. ``ell``,
+    ``gamma``, ``w`` and the noise level are chosen by marginal likelihood over a grid,
+    whenever the training set has grown by ``reselect_growth`` since the last choice.
+    Targets above the ``clip_quantile`` quantile are clipped to it: the model only has to
+    rank the good region well, and degenerate candidates (e.g. untrainable cells at chance
+    accuracy) would otherwise dominate the fit.
 
     Args:
         positions: number of positions of the encoding.
-        side_weight: weight of a standardised side-information difference against one differing position.
+        length_scales: candidate values of ``ell``.
+        noises: candidate noise variances (of the standardised targets).
+        linear: candidate weights ``w`` of the additive (linear in one-hot) part.
+        side_weights: candidate values of ``gamma`` (only the first is used without side information).
         clip_quantile: targets above this quantile are clipped to it.
-        reselect_growth: relative growth of the training set that triggers a new fit of the hyperparameters.
-        fence: if given, clip at ``q3 + fence * (q3 - q1)`` instead of the quantile.
-        random_state: seed handed to scikit-learn (derived from the strategy's generator).
+        reselect_growth: relative growth of the training set that triggers a new choice.
     """
 
-    def __init__(self, positions: int, side_weight: float = 1.0, clip_quantile: float = 0.75,
-                 reselect_growth: float = 0.25, fence: float | None = None, random_state: int = 0):
+    def __init__(self, positions: int, length_scales: Sequence[float] = (0.3, 0.6, 1.2),
+                 noises: Sequence[float] = (0.005, 0.02, 0.1), linear: Sequence[float] = (0.25, 0.5),
+                 side_weights: Sequence[float] = (0.0, 1.0, 3.0, 10.0), clip_quantile: float = 0.75,
+                 reselect_growth: float = 0.25, fence: float | None = None):
         self.fence = fence
         self.positions = positions
-        self.side_weight = side_weight
+        self.length_scales, self.noises, self.linear = tuple(length_scales), tuple(noises), tuple(linear)
+        self.side_weights = tuple(side_weights)
         self.clip_quantile = clip_quantile
         self.reselect_growth = reselect_growth
-        self.random_state = random_state
         self.selected_at_ = 0
-        self.kernel_ = (ConstantKernel(0.75, (1e-3, 1e2)) * RBF(np.sqrt(1.2 * positions), (1e-1, 1e3))
-                        + ConstantKernel(0.25 / positions, (1e-5, 1e2)) * DotProduct(0.0, "fixed")
-                        + WhiteKernel(0.02, (1e-3, 1.0)))
+        self.choice_ = (self.length_scales[0], self.noises[0], self.linear[0], self.side_weights[0])
 
     def fit(self, x: np.ndarray, side: np.ndarray, y: np.ndarray) -> "ObjectiveModel":
         """Fit on one-hot rows ``x``, side information ``side`` (rows, possibly no columns) and targets ``y``."""
@@ -98,35 +111,69 @@ class ObjectiveModel:
         else:
             q1, q3 = np.quantile(y, [0.25, 0.75])
             y = np.minimum(y, q3 + self.fence * (q3 - q1))
+        self.mean_, self.scale_ = y.mean(), y.std() if y.std() > 0 else 1.0
+        target = (y - self.mean_) / self.scale_
         self.log_ = np.all(side > 0, axis=0)
         logged = self._logged(side)
         self.side_mean_, std = logged.mean(axis=0), logged.std(axis=0)
         self.side_std_ = np.where(std > 0, std, 1.0)
-        reselect = len(y) >= (1 + self.reselect_growth) * self.selected_at_
-        self.gp_ = GaussianProcessRegressor(self.kernel_, optimizer="fmin_l_bfgs_b" if reselect else None,
-                                            normalize_y=True, random_state=self.random_state)
-        with one_blas_thread(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # a hyperparameter at its bound is allowed
-            self.gp_.fit(self._features(x, side), y)
-        if reselect:
-            self.selected_at_ = len(y)
-        self.kernel_ = self.gp_.kernel_
-        self.gp_.kernel_ = self.kernel_.k1  # predictions without the white noise
+        self.x_, self.side_ = x, self._standard(side)
+        with _one_blas_thread():
+            hamming, dist = self._distances(x, self.side_)
+            if len(y) >= (1 + self.reselect_growth) * self.selected_at_:
+                self.choice_ = self._select(hamming, dist, target, gammas=self.side_weights if side.shape[1] else
+                                            self.side_weights[:1])
+                self.selected_at_ = len(y)
+            ell, noise, w, gamma = self.choice_
+            self.chol_, self.alpha_, _ = self._factor(self._kernel(hamming, dist, ell, w, gamma), noise, target)
         return self
+
+    def _select(self, hamming, dist, target, gammas) -> tuple[float, float, float, float]:
+        """The grid point of largest marginal likelihood."""
+        best, choice = -np.inf, self.choice_
+        for ell in self.length_scales:
+            near = np.exp(-hamming / (ell * self.positions))
+            for gamma in gammas:
+                rbf = near * np.exp(-gamma * dist / (ell * self.positions)) if gamma else near
+                for w in self.linear:
+                    k = (1 - w) * rbf + w * (1 - hamming / self.positions)
+                    for noise in self.noises:
+                        likelihood = self._factor(k, noise, target)[2]
+                        if likelihood > best:
+                            best, choice = likelihood, (ell, noise, w, gamma)
+        return choice
 
     def _logged(self, side: np.ndarray) -> np.ndarray:
         return np.where(self.log_, np.log(np.where(self.log_, np.maximum(side, 1e-300), 1.0)), side)
 
-    def _features(self, x: np.ndarray, side: np.ndarray) -> np.ndarray:
-        standard = (self._logged(side) - self.side_mean_) / self.side_std_
-        return np.hstack([x, np.sqrt(2.0 * self.side_weight) * standard])
+    def _standard(self, side: np.ndarray) -> np.ndarray:
+        return (self._logged(side) - self.side_mean_) / self.side_std_
+
+    def _distances(self, x: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hamming distances and squared side-information distances of rows to the training rows."""
+        hamming = self.positions - x @ self.x_.T
+        dist = ((side[:, None, :] - self.side_[None, :, :]) ** 2).sum(axis=2)
+        return hamming, dist
+
+    def _kernel(self, hamming: np.ndarray, dist: np.ndarray, ell: float, w: float, gamma: float) -> np.ndarray:
+        return ((1 - w) * np.exp(-(hamming + gamma * dist) / (ell * self.positions))
+                + w * (1 - hamming / self.positions))
+
+    @staticmethod
+    def _factor(k: np.ndarray, noise: float, target: np.ndarray):
+        """Cholesky factor, weights and log marginal likelihood (up to a constant) of kernel matrix ``k``."""
+        chol = scipy.linalg.cholesky(k + noise * np.eye(len(target)), lower=True)
+        alpha = scipy.linalg.cho_solve((chol, True), target)
+        return chol, alpha, -0.5 * target @ alpha - np.log(np.diag(chol)).sum()
 
     def predict(self, x: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted mean and standard deviation for one-hot rows ``x`` with side information ``side``."""
-        with one_blas_thread(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Predicted variances smaller than 0")  # rounding; set to 0
-            mean, std = self.gp_.predict(self._features(x, side), return_std=True)
-        return mean, std
+        ell, _, w, gamma = self.choice_
+        with _one_blas_thread():
+            k = self._kernel(*self._distances(x, self._standard(side)), ell, w, gamma)
+            v = scipy.linalg.solve_triangular(self.chol_, k.T, lower=True)
+        var = np.maximum(1.0 - np.einsum("ij,ij->j", v, v), 0.0)
+        return self.mean_ + self.scale_ * (k @ self.alpha_), self.scale_ * np.sqrt(var)
 
 
 def hypervolume_improvements(front: np.ndarray, points: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -212,9 +259,7 @@ class SurrogateParetoLocalSearch(Strategy):
         self.features_ = OneHot(space)
         self.objectives_ = tuple(self.problem_.objectives) if self.problem_ is not None else ()
         self.reference_ = self._problem_reference()
-        state = int(self.rng_.integers(2**31))  # scikit-learn's random_state, from the run's generator
-        self.models_ = [ObjectiveModel(self.features_.positions, **{"random_state": state, **self.model})
-                        for _ in range(n_objectives)]
+        self.models_ = [ObjectiveModel(self.features_.positions, **self.model) for _ in range(n_objectives)]
         self.neighbourly_ = isinstance(space, HasNeighbours)  # protocol checks are slow; once
         self.front_ = ParetoArchive()
         self.told_: list[Trial] = []
