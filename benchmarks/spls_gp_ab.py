@@ -70,15 +70,18 @@ def ask(proc: subprocess.Popen, job: dict) -> dict:
     return json.loads(line)
 
 
+def _reported(gaps: list) -> list:
+    """hv_gap at 100, 300, 1000 (a run kept by an earlier version of this script has every 50th evaluation)."""
+    return [gaps[1], gaps[5], gaps[19]] if len(gaps) == 20 else gaps
+
+
 def summary(runs: dict) -> dict:
     """Per pair: median and quartiles of hv_gap per checkpoint for both, and time ratios."""
     out = {}
     for pair, byname in runs.items():
         row = {}
         for name in ("old", "new"):
-            gaps = np.array([r["hv_gap"] for r in byname[name]])
-            if gaps.shape[1] == 20:  # a run of every 50th evaluation (this script before it kept 100, 300, 1000)
-                gaps = gaps[:, [1, 5, 19]]
+            gaps = np.array([_reported(r["hv_gap"]) for r in byname[name]])
             row[name] = {str(c): [float(np.percentile(gaps[:, i], q)) for q in (25, 50, 75)]
                          for i, c in enumerate(CHECKPOINTS)}
             row[name]["median_seconds"] = float(np.median([r["seconds"] for r in byname[name]]))
