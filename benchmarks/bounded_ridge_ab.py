@@ -58,6 +58,10 @@ def main() -> None:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         raise SystemExit(2)
     old, new, out = sys.argv[1:4]
+    for checkout in (old, new):
+        if not (Path(checkout) / "populations" / "surrogate.py").is_file():
+            print(f"bounded_ridge_ab: {checkout} is not an evonas checkout", file=sys.stderr)
+            raise SystemExit(2)
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 2
     data = sys.argv[5] if len(sys.argv) > 5 else os.environ.get("EVONAS_SHARED_DATA", "../shared/data")
     seconds: dict = {"old": {}, "new": {}}
