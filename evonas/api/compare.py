@@ -177,9 +177,10 @@ class _Recorder:
             return
         self.hv.record(search.n_evaluated, 0.0, search.scored_front())
         self.series["best_feasible"].append(np.nan if self.best is None else self.best[1])
+        self.finish()
 
     def finish(self) -> dict[str, list[float]]:
-        """The series at every checkpoint; a relative hypervolume is on the range the whole run saw."""
+        """The series at every checkpoint so far; a relative hypervolume is on the range seen so far."""
         self.series["hv"] = [hv for _, _, hv in self.hv.entries()]
         if self.reference is not None:
             self.series["hv_gap"] = [1.0 - hv / self.reference for hv in self.series["hv"]]
