@@ -64,7 +64,8 @@ def register_search(sub, argv: list[str]) -> None:
     p.add_argument("--custom-objective", dest="custom_objectives", action="append", default=None,
                    metavar="NAME=module:function:min|max[:free]",
                    help="a user objective computed by function(model, genome, context); ':free' marks it "
-                        "training-free (repeatable)")
+                        "training-free; a 'bounds = (low, high)' attribute on the function fixes its "
+                        "hypervolume range, else the hypervolume is relative to the range seen (repeatable)")
     p.add_argument("--constraint", dest="constraints", action="append", default=None,
                    help="bound on a metric, e.g. 'latency_ms<=5' (repeatable)")
     p.add_argument("--init", action="append", default=None, metavar="GENOME",
@@ -145,7 +146,8 @@ def run_search(args) -> int:
     if not args.quiet:
         failed = sum(not t.ok for t in result.trials)
         hv = result.hypervolume[-1][2] if result.hypervolume else 0.0
-        print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), hypervolume {hv:.4f}")
+        label = result.normalisation.label() if result.normalisation is not None else "hypervolume"
+        print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), {label} {hv:.4f}")
         print_front(study.search.store, out)
     study.close()
     return 0 if result.front else 1
@@ -183,10 +185,21 @@ def print_front(store, run_dir) -> None:
     header = ["id", *(f"{n} ({units[n]})" if units.get(n) else n for n in names), *extra, "genome"]
     rows = [[str(r.id), *(_fmt_metric(r.metrics, n) for n in names + extra), r.genome] for r in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    print(f"Pareto front ({len(front)} members):")
+    line = hypervolume_line(store)
+    print(f"Pareto front ({len(front)} members" + (f"; {line}" if line else "") + "):")
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
     print(f"run directory: {run_dir}")
+
+
+def hypervolume_line(store) -> str | None:
+    """'hypervolume 0.4321' of the stored run's front, or 'hypervolume (relative to the range seen: NAME) ...'."""
+    from evonas.engine.results import stored_hypervolume, stored_normalisation
+
+    normalisation, history = stored_normalisation(store), stored_hypervolume(store)
+    if normalisation is None or not history:
+        return None
+    return f"{normalisation.label()} {history[-1][2]:.4f}"
 
 
 def _fmt_metric(metrics: dict, name: str) -> str:
@@ -239,6 +252,7 @@ def run_history(args) -> int:
     with RunStore.open(args.run_dir) as store:
         names = [o.name for o in stored_objectives(store)]
         rows = store.candidates(include_running=True)
+        line = None if args.format == "json" else hypervolume_line(store)
     if args.format == "json":
         print(json.dumps([_row_json(r, names) for r in rows], indent=2))
         return 0
@@ -247,6 +261,8 @@ def run_history(args) -> int:
         values = [_fmt(r.metrics.get(n)) for n in names]
         parent = "-" if r.parent_id is None else str(r.parent_id)
         print("  ".join([str(r.id), parent, r.operator.ljust(16), r.status, *values, r.genome]))
+    if line:
+        print(line)
     return 0
 
 

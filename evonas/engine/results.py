@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from evonas.core.objectives import Constraint, Direction, Objective, to_min_vector
-from evonas.core.pareto import NoiseAwareArchive, ParetoArchive, StoredRemeasures, hypervolume
+from evonas.core.pareto import HypervolumeHistory, Normalisation, NoiseAwareArchive, ParetoArchive, StoredRemeasures
 from evonas.core.problem import Trial, TrialState
 from evonas.engine.store import CandidateRow, RunStore
 
@@ -66,16 +66,35 @@ def replay(store: RunStore, archive: ParetoArchive | None = None
 def stored_hypervolume(store: RunStore) -> list[tuple[int, float, float]]:
     """(evaluations, seconds since the first candidate started, hypervolume) at every front change.
 
-    Uses the bounds stored with the run (``meta['bounds']``), the same the search reported.
+    Uses the bounds stored with the run (``meta['bounds']``), the same the search reported; an
+    objective stored without bounds is scaled by the range the whole run saw, so every entry is
+    on the latest range (see :func:`stored_normalisation`).
     """
+    history = _stored_history(store)
+    return [] if history is None else history.entries()
+
+
+def stored_normalisation(store: RunStore) -> Normalisation | None:
+    """How the stored run's hypervolume scales the objectives (``relative`` where some have no bounds);
+    ``None`` for a run stored without bounds."""
+    history = _stored_history(store, fronts=False)
+    return None if history is None else history.normalisation
+
+
+def _stored_history(store: RunStore, fronts: bool = True) -> HypervolumeHistory | None:
+    """The run's hypervolume history replayed (with ``fronts=False``: only the range seen)."""
     bounds = store.get_meta("bounds")
     if bounds is None:
-        return []
-    lower, upper = np.array(bounds[0]), np.array(bounds[1])
+        return None
+    lower, upper = (np.array([np.nan if b is None else b for b in side], dtype=float) for side in bounds)
+    objectives = stored_objectives(store)
+    history = HypervolumeHistory([o.name for o in objectives], lower, upper)
     first = min((r.started_at for r in store.told_in_order()), default=0.0)
-    out = []
-    for n, r, changed, archive in replay(store):
-        if changed or not out:
-            hv = hypervolume(archive.values, lower, upper) if len(archive) else 0.0
-            out.append((n, r.finished_at - first, hv))
-    return out
+    rows = replay(store) if fronts else ((0, r, False, None) for r in store.told_in_order())
+    for n, r, changed, archive in rows:
+        trial = _trial(r, objectives) if r.status == TrialState.OK.value else None
+        if trial is not None and trial.feasible:
+            history.see(trial.values)
+        if fronts and (changed or not len(history)):
+            history.record(n, r.finished_at - first, archive.values)
+    return history

@@ -269,7 +269,8 @@ class ImageClassification(Problem):
         """Minimisation-form bounds per objective, for the hypervolume.
 
         Accuracy lies in [0, 1]; a training-free cost runs from 0 to 1.1 x its value on the
-        space's largest network; other objectives need their ``Objective.bounds``.
+        space's largest network; other objectives use their ``Objective.bounds``, else are NaN
+        (computed after training: the hypervolume is then relative to the range seen).
         """
         if self._bounds is None:
             lows, highs = [], []
@@ -284,9 +285,8 @@ class ImageClassification(Problem):
                                             for g in (self.space.smallest(), self.space.largest())]
                     values = [e[o.name] for e in extremes]
                     lo, hi = min(0.0, *values), 1.1 * max(values) if max(values) > 0 else 0.0
-                else:
-                    raise UserError(f"objective {o.name!r} cannot be computed before training, so its range is "
-                                    f"unknown: give the Objective bounds=(low, high) for the hypervolume")
+                else:  # known only once trained: the hypervolume is relative to the range seen
+                    lo, hi = np.nan, np.nan
                 a, b = sorted((o.to_min(lo), o.to_min(hi)))
                 lows.append(a)
                 highs.append(b)

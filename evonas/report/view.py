@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from evonas.core.objectives import Objective
+from evonas.core.pareto import Normalisation
 from evonas.core.problem import TrialState
-from evonas.engine.results import replay, stored_front, stored_hypervolume, stored_objectives
+from evonas.engine.results import replay, stored_front, stored_hypervolume, stored_normalisation, stored_objectives
 from evonas.engine.store import CandidateRow, RunStore
 
 CHECKPOINTS = (0.25, 0.5, 0.75)
@@ -48,6 +49,8 @@ class RunView:
         versions: the evonas versions that created and resumed the run (:meth:`RunStore.versions`).
         fingerprint: the environment the run's hardware measurements were taken in, if any.
         scores: held-out scores by candidate id (metrics the search never saw, e.g. a test accuracy).
+        normalisation: how the hypervolume scales the objectives (``relative`` where some have
+            no bounds and are scaled by the range seen).
     """
 
     run_dir: Path
@@ -61,6 +64,12 @@ class RunView:
     versions: tuple[dict[str, str], ...]
     fingerprint: dict[str, Any] | None
     scores: dict[int, dict[str, float]] = dataclasses.field(default_factory=dict)
+    normalisation: Normalisation | None = None
+
+    @property
+    def hypervolume_label(self) -> str:
+        """'hypervolume', or 'hypervolume (relative to the range seen: NAME)'."""
+        return "hypervolume" if self.normalisation is None else self.normalisation.label()
 
     @property
     def score_names(self) -> list[str]:
@@ -123,6 +132,7 @@ def load_run(run_dir: str | Path) -> RunView:
             versions=tuple(store.versions()),
             fingerprint=measurements[0]["fingerprint"] if measurements else None,
             scores=store.scores(),
+            normalisation=stored_normalisation(store),
         )
 
 
