@@ -11,7 +11,8 @@ from morphisms.operators import (APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, Ad
                                  WidenStage, WidenStem)
 from morphisms.registry import MORPHISM_REGISTRY, morphism
 
-__all__ = ["MORPHISM_REGISTRY", "morphism", "Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS", "FUNCTION_PRESERVING", "APPROXIMATE",
+__all__ = ["MORPHISM_REGISTRY", "morphism", "Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS",
+           "FUNCTION_PRESERVING", "APPROXIMATE",
            "InsertBlock", "WidenExpand", "GrowKernel", "AddSqueezeExcite", "RemoveBlock", "PruneExpand",
            "ShrinkKernel", "RemoveSqueezeExcite", "WidenStage", "WidenStem", "WidenChain", "NarrowStage", "NarrowStem",
            "NarrowChain", "SwapActivation"]

@@ -120,7 +120,8 @@ def test_a_built_in_name_wins_over_an_entry_point_with_a_warning(tmp_path, monke
     (dist / "entry_points.txt").write_text("[evonas.strategies]\nrandom = tinymod:TinyRandom\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     fresh = Registry("strategy", "evonas.strategies", registry.STRATEGIES.entries)
-    with pytest.warns(RegistryWarning, match="random = tinymod:TinyRandom .* is ignored: strategy 'random' is built in"):
+    ignored = "random = tinymod:TinyRandom .* is ignored: strategy 'random' is built in"
+    with pytest.warns(RegistryWarning, match=ignored):
         assert fresh.names() == registry.STRATEGIES.names()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # read once: no second warning

@@ -326,7 +326,8 @@ SEARCH_COMMAND: tuple[Flag, ...] = (
     Flag("--evaluations", "evaluations", "run", "number of candidates to evaluate (in total, when resuming)", int),
     Flag("--seed", "seed", "run", "run seed", int),
     Flag("--time-limit", "time_limit", "run", "stop after this many seconds", float),
-    Flag("--lut", "lut", "run", "predict latency from this lookup table instead of measuring (evonas profile build-lut)"),
+    Flag("--lut", "lut", "run", "predict latency from this lookup table instead of measuring "
+         "(evonas profile build-lut)"),
     Flag("--max-latency", "max_latency", "run", "bound on latency_ms (nb201: on the first cost column)", float),
     Flag("--objectives", "objectives", "run", "built-in objectives (mobilenet): accuracy, latency_ms, params, flops, "
          "peak_memory_mb, evonas.objectives entry points or module:factory paths", "csv",

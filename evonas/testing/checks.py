@@ -269,7 +269,7 @@ class StrategyChecks:
                                  f"in {len(genomes)} proposals, e.g. {repeats[:3]}")
 
     def failed_and_nan_trials_are_handled(self) -> None:
-        """Candidates that raise or return NaN are recorded as failed; the search completes and they stay off the front."""
+        """Candidates that raise or return NaN are recorded as failed; the search completes, they stay off the front."""
         trials, front = self.reference(faults=True)
         self.check_trials(trials)
         problem = SyntheticProblem(2, **FAULTS)
