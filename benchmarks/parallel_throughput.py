@@ -26,11 +26,11 @@ import numpy as np
 def one_run(backend: str, evaluations: int, epochs: float, objectives: list[str]) -> float:
     """Wall seconds of one search of ``evaluations`` fixed genomes on ``backend``."""
     import evonas
-    from evonas.api.registry import OBJECTIVES, resolve
+    from evonas.api.registry import OBJECTIVES
     from evonas.engine.executors import InProcess, ProcessPool
     from populations.random_search import RandomSearch
 
-    objs = [resolve(OBJECTIVES[name])() for name in objectives]
+    objs = [OBJECTIVES.get(name)() for name in objectives]
     problem = evonas.ImageClassification.from_options(objs, seed=0, epochs=epochs)
     rng = np.random.default_rng(0)
     genomes = [problem.space.sample(rng) for _ in range(evaluations)]

@@ -1,55 +1,49 @@
-"""Targets by name: the built-in target factories, and user targets given as ``module:factory``.
+"""Targets by name: the built-in target factories, entry points of ``evonas.targets``, and
+user targets given as ``module:factory``.
 
-Kept apart from :mod:`hardware.targets` (the target types and the CPU targets) and
-:mod:`hardware.gpu` (built on it), so that the table can hold both without an import loop.
+:data:`TARGETS` is an :class:`evonas.core.registry.Registry` of lazy ``"module:factory"``
+strings, so naming a target imports neither torch nor onnxruntime until it is built. Every
+factory, built-in or not, declares its options (see :func:`evonas.core.options.options_of`).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
 from evonas.core.errors import UserError
 from evonas.core.options import instantiate
-from hardware.gpu import onnx_cuda, torch_cuda
-from hardware.targets import Target, edge_cpu, onnx_cpu, torch_cpu
+from evonas.core.registry import Registry
 
-TARGETS: dict[str, Callable[..., Target]] = {
-    "edge-cpu": edge_cpu,
-    "onnx-cpu": onnx_cpu,
-    "cpu": torch_cpu,
-    "gpu": torch_cuda,
-    "onnx-gpu": onnx_cuda,
-}
+TARGETS = Registry("target", "evonas.targets", {
+    "edge-cpu": "hardware.targets:edge_cpu",
+    "onnx-cpu": "hardware.targets:onnx_cpu",
+    "cpu": "hardware.targets:torch_cpu",
+    "gpu": "hardware.gpu:torch_cuda",
+    "onnx-gpu": "hardware.gpu:onnx_cuda",
+})
 """Target factories by name; each declares its options (see :func:`evonas.core.options.options_of`)."""
 
 
-def get_target(name: str, **options) -> Target:
-    """The target called ``name`` with its ``options``, or a user's target given as ``package.module:factory``.
+def target_factory(name: str) -> Callable:
+    """The factory of target ``name``: built-in, from an entry point, or ``package.module:factory``."""
+    return TARGETS.get(name)
 
-    A ``module:factory`` name imports ``module`` (it must be importable, e.g. on
-    ``PYTHONPATH``) and calls ``factory()``, which must return a :class:`Target` (for a
-    board or phone, see :class:`hardware.external.ExternalTarget`).
+
+def get_target(name: str, **options):
+    """The target called ``name`` with its ``options``.
+
+    ``name`` is a built-in name, the name of an ``evonas.targets`` entry point, or a user's
+    ``package.module:factory`` (importable, e.g. on ``PYTHONPATH``); the factory is called with
+    the options it declares and must return a :class:`~hardware.targets.Target` (for a board or
+    phone, see :class:`hardware.external.ExternalTarget`).
 
     Raises:
-        UserError: no such target.
+        UserError: no such target, a factory that cannot be imported, an option it does not
+            declare, or a factory that returns something other than a Target.
     """
-    if ":" in name:
-        if options:
-            raise UserError(f"a user target ({name}) takes no target options; its factory configures it")
-        return _user_target(name)
-    if name not in TARGETS:
-        raise UserError(f"unknown target {name!r}; choose one of: {', '.join(sorted(TARGETS))}")
-    return instantiate(TARGETS[name], options)
+    from hardware.targets import Target
 
-
-def _user_target(spec: str) -> Target:
-    module_name, _, attr = spec.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"cannot load target {spec!r}: {exc}") from None
-    target = factory()
+    target = instantiate(target_factory(name), options)
     if not isinstance(target, Target):
-        raise UserError(f"target {spec!r} returned {type(target).__name__}, not a hardware.targets.Target")
+        raise UserError(f"target {name!r} returned {type(target).__name__}, not a hardware.targets.Target")
     return target

@@ -9,8 +9,10 @@ from morphisms.operators import (APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, Ad
                                  InsertBlock, NarrowChain, NarrowStage, NarrowStem, PruneExpand, RemoveBlock,
                                  RemoveSqueezeExcite, ShrinkKernel, SwapActivation, WidenExpand, WidenChain,
                                  WidenStage, WidenStem)
+from morphisms.registry import MORPHISM_REGISTRY, morphism
 
-__all__ = ["Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS", "FUNCTION_PRESERVING", "APPROXIMATE",
+__all__ = ["MORPHISM_REGISTRY", "morphism", "Morphism", "MorphismPlan", "MorphismStep", "MORPHISMS",
+           "FUNCTION_PRESERVING", "APPROXIMATE",
            "InsertBlock", "WidenExpand", "GrowKernel", "AddSqueezeExcite", "RemoveBlock", "PruneExpand",
            "ShrinkKernel", "RemoveSqueezeExcite", "WidenStage", "WidenStem", "WidenChain", "NarrowStage", "NarrowStem",
            "NarrowChain", "SwapActivation"]

@@ -28,6 +28,7 @@ from sklearn.neighbors import KernelDensity
 from evonas.core.problem import Proposal, Trial
 from morphisms.base import Morphism, MorphismPlan
 from morphisms.operators import MORPHISMS
+from morphisms.registry import morphism
 from evonas.core.pareto import ParetoArchive
 from evonas.core.options import Range
 from populations.base import Strategy
@@ -72,7 +73,8 @@ class Lemonade(Strategy):
         n_ac: children accepted, hence trained, per generation (paper: n_ac).
         n_init: random genomes evaluated first.
         cheap: names of the cheap objectives, those the problem knows without training.
-        morphisms: the operators children are made with.
+        morphisms: the operators children are made with (instances, or names of
+            :data:`morphisms.registry.MORPHISM_REGISTRY` / ``module:Class`` paths).
         bandwidth: KDE bandwidth on the standardised scale, or 'scott'.
     """
 
@@ -84,7 +86,7 @@ class Lemonade(Strategy):
         n_ac: Annotated[int, Range(1, 1_000)] = 2,
         n_init: Annotated[int, Range(1)] = 4,
         cheap: Sequence[str] = DEFAULT_CHEAP,
-        morphisms: Sequence[Morphism] = MORPHISMS,
+        morphisms: Sequence[Morphism | str] = MORPHISMS,
         bandwidth: float | str = "scott",
     ):
         self.n_pc = n_pc
@@ -96,6 +98,7 @@ class Lemonade(Strategy):
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
+        self.operators_ = tuple(morphism(m) if isinstance(m, str) else m for m in self.morphisms)
         self.archive_ = ParetoArchive()
         self.ok_: list[Trial] = []
         self.queue_: deque[Proposal] = deque()
@@ -167,7 +170,7 @@ class Lemonade(Strategy):
 
     def _child(self, parent: Trial) -> Proposal:
         """A child of ``parent`` by a random applicable morphism (or the space's mutation)."""
-        ops = [m for m in self.morphisms if m.applies(parent.genome, self.space_)]
+        ops = [m for m in self.operators_ if m.applies(parent.genome, self.space_)]
         if not ops:
             genome, op = self.space_.mutate(parent.genome, self.rng_)
             return Proposal(genome, parent.id, op)

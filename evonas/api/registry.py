@@ -1,18 +1,23 @@
-"""Names to plug-ins: the one place a strategy, problem or built-in objective gets a CLI name.
+"""Names to plug-ins: the tables of strategies, peers, problems, objectives and backends.
 
-Entries are ``"module:attribute"`` strings, imported on first use, so a table-backed search
-never pays for torch or onnxruntime. Adding a strategy is its own file plus one line here;
-the conformance suite (:mod:`evonas.testing`) then covers it.
+Every table is an :class:`evonas.core.registry.Registry`: entries are ``"module:attribute"``
+strings, imported on first use, so a table-backed search never pays for torch or
+onnxruntime. Outside packages add their own through the entry-point groups
+``evonas.strategies``, ``evonas.problems`` and ``evonas.objectives`` (a built-in name wins over
+an entry point of the same name), and a module path ``module:Class`` works anywhere a name
+does. The other tables live in their own layers: targets in :mod:`hardware.registry`,
+morphisms in :mod:`morphisms.registry`. Adding a built-in strategy is its own file plus one
+line here; the conformance suite (:mod:`evonas.testing`) then covers it.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
-from evonas.core.errors import UserError
+from evonas.core.registry import Registry, is_path
+from evonas.core.registry import resolve as _resolve
 
-STRATEGIES: dict[str, str] = {
+STRATEGIES = Registry("strategy", "evonas.strategies", {
     "random": "populations.random_search:RandomSearch",
     "aging": "populations.aging:AgingEvolution",
     "de": "populations.de:DifferentialEvolution",
@@ -21,21 +26,21 @@ STRATEGIES: dict[str, str] = {
     "spls": "populations.surrogate_pls:SurrogateParetoLocalSearch",
     "bounded": "populations.bounded:BoundedEvolution",
     "lemonade": "populations.lemonade:Lemonade",
-}
+})
 
-PEERS: dict[str, str] = {
+PEERS = Registry("peer", None, {
     "optuna-tpe": "populations.optuna_peers:OptunaTPE",
     "optuna-nsga2": "populations.optuna_peers:OptunaNSGA2",
     "optuna-random": "populations.optuna_peers:OptunaRandom",
-}
+})
 """Other libraries' samplers that benchmarks run beside the strategies (``--peers``; Optuna extra)."""
 
-PROBLEMS: dict[str, str] = {
+PROBLEMS = Registry("search space", "evonas.problems", {
     "mobilenet": "evonas.mobilenet.problem:ImageClassification.from_options",
     "nb201": "evonas.problems.nb201:NB201Problem.from_options",
     "ofa": "evonas.problems.ofa:OFAProblem.from_options",
     "grid": "evonas.problems.grid:GridProblem.from_options",
-}
+})
 
 DEFAULT_STRATEGIES: dict[str, str] = {
     "mobilenet": "lemonade",  # children inherit trained weights: several times the evaluations per minute
@@ -45,65 +50,65 @@ DEFAULT_STRATEGIES: dict[str, str] = {
 }
 """The strategy a search space gets when none is named (``RunSpec.strategy`` left unset)."""
 
-OBJECTIVES: dict[str, str] = {
+OBJECTIVES = Registry("objective", "evonas.objectives", {
     "accuracy": "evonas.mobilenet.problem:accuracy_objective",
     "params": "hardware.objectives:params",
     "flops": "hardware.objectives:flops",
     "latency_ms": "hardware.objectives:latency",
     "peak_memory_mb": "hardware.objectives:peak_memory",
-}
+})
 """Built-in objectives of the mobilenet problem (``--objectives``)."""
 
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("backend", None, {
     "local": "evonas.engine.executors:InProcess",
     "process": "evonas.engine.executors:ProcessPool",
     "ray": "evonas.engine.ray_executor:RayPool",
-}
+})
 """Where candidates are evaluated (``--backend``)."""
 
 
 def resolve(spec: str) -> Any:
-    """Import ``"module:attr.attr"`` and return the object."""
-    module, _, attr = spec.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    """Import ``"module:attr.attr"`` and return the object (one-line :class:`UserError` if it cannot be)."""
+    return _resolve(spec)
 
 
-def lookup(kind: str, table: dict[str, str], name: str) -> Callable:
-    """The plug-in ``name`` of ``table``; an unknown name is a :class:`UserError` listing the choices."""
-    if name not in table:
-        raise UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
-    return resolve(table[name])
+def lookup(kind: str, table: Registry, name: str) -> Callable:
+    """The plug-in ``name`` of ``table`` (``kind`` is kept for callers; the table names its own kind)."""
+    return table.get(name)
 
 
 def default_strategy(space: str) -> str:
-    """The strategy name ``space`` is searched with when none is given."""
-    if space not in DEFAULT_STRATEGIES:
-        raise UserError(f"unknown search space {space!r}; choose one of: {', '.join(sorted(PROBLEMS))}")
-    return DEFAULT_STRATEGIES[space]
+    """The strategy name ``space`` is searched with when none is given: the table's for a built-in
+    space, aging evolution for an outside one (from an entry point or a module path)."""
+    if space in DEFAULT_STRATEGIES:
+        return DEFAULT_STRATEGIES[space]
+    PROBLEMS.check(space)
+    return "aging"
 
 
 def strategy_class(name: str) -> Callable:
-    return lookup("strategy", STRATEGIES, name)
+    """The strategy class called ``name`` (a registered name or ``module:Class``)."""
+    return STRATEGIES.get(name)
 
 
 def peer_class(name: str) -> Callable:
-    return lookup("peer", PEERS, name)
+    """The peer sampler called ``name``."""
+    return PEERS.get(name)
 
 
 def problem_factory(name: str) -> Callable:
-    return lookup("search space", PROBLEMS, name)
+    """The problem factory of search space ``name`` (a registered name or ``module:factory``)."""
+    return PROBLEMS.get(name)
 
 
-def target_factory(name: str) -> Callable | None:
-    """The factory of built-in target ``name`` (``None`` for a user target ``module:factory``)."""
-    if ":" in name:
-        return None
+def target_factory(name: str) -> Callable:
+    """The factory of target ``name`` (built-in, from an entry point, or ``module:factory``)."""
     from hardware.registry import TARGETS
 
-    if name not in TARGETS:
-        raise UserError(f"unknown target {name!r}; choose one of: {', '.join(sorted(TARGETS))}")
-    return TARGETS[name]
+    return TARGETS.get(name)
+
+
+__all__ = ["STRATEGIES", "PEERS", "PROBLEMS", "OBJECTIVES", "BACKENDS", "DEFAULT_STRATEGIES", "Registry", "is_path",
+           "resolve", "lookup", "default_strategy", "strategy_class", "peer_class", "problem_factory",
+           "target_factory"]

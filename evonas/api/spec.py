@@ -92,10 +92,7 @@ class RunSpec:
             raise UserError(f"--target and its options do not apply to --space {self.space}: its costs come from "
                             "its own tables (see --help)")
         if self.target_options:
-            target = registry.target_factory(self.target)
-            if target is None:
-                raise UserError(f"a user target ({self.target}) takes no target options; its factory configures it")
-            check_options(target, self.target_options)
+            check_options(registry.target_factory(self.target), self.target_options)
 
     @property
     def measured_on_target(self) -> bool:
@@ -105,7 +102,7 @@ class RunSpec:
     def run_name(self, when: str) -> str:
         """The automatic run directory name: strategy, space, target where it applies, and ``when``."""
         target = f"-{self.target}" if self.measured_on_target else ""
-        return f"{self.strategy}-{self.space}{target}-{when}"
+        return f"{self.strategy}-{self.space}{target}-{when}".replace(":", ".")  # module:Class paths
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -149,8 +146,8 @@ class ExecutorSpec:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.workers}")
-        if self.backend is not None and self.backend not in registry.BACKENDS:
-            raise UserError(f"unknown backend {self.backend!r}; choose one of: {', '.join(registry.BACKENDS)}")
+        if self.backend is not None:
+            registry.BACKENDS.check(self.backend)
         if self.chosen == "local" and self.workers > 1:
             raise UserError(f"--backend local evaluates one candidate at a time; use --backend process or ray "
                             f"for --workers {self.workers}")
@@ -170,7 +167,7 @@ class ExecutorSpec:
 
     def build(self):
         """The :class:`~evonas.engine.executors.Executor` this spec describes."""
-        cls = registry.resolve(registry.BACKENDS[self.chosen])
+        cls = registry.BACKENDS.get(self.chosen)
         options: dict[str, Any] = {"trial_timeout": self.trial_timeout, "threads": self.threads}
         if self.chosen != "local":
             options["workers"] = self.workers
@@ -252,7 +249,10 @@ def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
     out = []
     target = None
     for name in names:
-        factory = registry.lookup("objective", registry.OBJECTIVES, name)
+        factory = registry.OBJECTIVES.get(name)
+        if isinstance(factory, Objective):  # a module path may name an Objective itself
+            out.append(factory)
+            continue
         params = inspect.signature(factory).parameters
         kwargs: dict[str, Any] = {k: v for k, v in (("lut", spec.lut), ("force_lut", spec.force_lut)) if k in params}
         if "target" in params:
@@ -261,7 +261,10 @@ def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:
 
                 target = get_target(spec.target, **spec.target_options)
             kwargs["target"] = target
-        out.append(factory(**kwargs))
+        made = factory(**kwargs)
+        if not isinstance(made, Objective):
+            raise UserError(f"objective {name!r} made a {type(made).__name__}, not an evonas Objective")
+        out.append(made)
     out += [parse_custom_objective(text) for text in spec.custom_objectives]
     return tuple(out)
 
@@ -294,12 +297,86 @@ def build_constraints(spec: RunSpec, problem: Problem) -> tuple[Constraint, ...]
     return constraints + (Constraint(cost, upper=spec.max_latency),)
 
 
-SEARCH_FLAGS: dict[str, str] = {
-    "space": "--space", "strategy": "--strategy", "target": "--target", "evaluations": "--evaluations",
-    "seed": "--seed", "time_limit": "--time-limit", "lut": "--lut", "max_latency": "--max-latency",
-    "objectives": "--objectives", "custom_objectives": "--custom-objective", "constraints": "--constraint",
-    "init": "--init", "force_lut": "--force-lut", "noise_aware": "--noise-aware",
-}
+@dataclass(frozen=True)
+class Flag:
+    """One flag of ``evonas search``, declared as data: the CLI builds its parser from
+    :data:`SEARCH_COMMAND`, and the conformance suite reads the same tuple to find clashes.
+
+    Attributes:
+        flag: the flag itself, e.g. ``--seed``.
+        dest: the field its value fills: of :class:`RunSpec` (``owner`` "run"), of
+            :class:`ExecutorSpec` ("executor"), or the command's own ("command").
+        owner: "run", "executor" or "command".
+        help: the help text.
+        type: the value's type (str, int, float), "csv" for a comma-separated list, None for a switch.
+        repeat: the flag may be given several times; its values are collected in order.
+        metavar: the value's name in ``--help``.
+        default: the default as ``--help`` shows it (None: the owner's dataclass default, if any).
+        group: the ``--help`` section (None: the command's main one).
+    """
+
+    flag: str
+    dest: str
+    owner: str
+    help: str
+    type: Any = str
+    repeat: bool = False
+    metavar: str | None = None
+    default: str | None = None
+    group: str | None = None
+
+
+_PARALLEL = "parallel evaluation"
+SEARCH_COMMAND: tuple[Flag, ...] = (
+    Flag("--space", "space", "run", "search space / problem: mobilenet (real training), nb201, ofa, grid, "
+         "an evonas.problems entry point, or module:factory"),
+    Flag("--strategy", "strategy", "run", "search strategy: random, aging, de, nsga2, pls, spls, bounded, lemonade, "
+         "an evonas.strategies entry point, or module:Class (its options are listed below; see --strategy NAME "
+         "--help)", default=", ".join(f"{s} on {space}" for space, s in registry.DEFAULT_STRATEGIES.items())),
+    Flag("--target", "target", "run", "hardware target of latency: edge-cpu, cpu, onnx-cpu, gpu, onnx-gpu, "
+         "an evonas.targets entry point, or module:factory"),
+    Flag("--evaluations", "evaluations", "run", "number of candidates to evaluate (in total, when resuming)", int),
+    Flag("--seed", "seed", "run", "run seed", int),
+    Flag("--time-limit", "time_limit", "run", "stop after this many seconds", float),
+    Flag("--lut", "lut", "run", "predict latency from this lookup table instead of measuring "
+         "(evonas profile build-lut)"),
+    Flag("--max-latency", "max_latency", "run", "bound on latency_ms (nb201: on the first cost column)", float),
+    Flag("--objectives", "objectives", "run", "built-in objectives (mobilenet): accuracy, latency_ms, params, flops, "
+         "peak_memory_mb, evonas.objectives entry points or module:factory paths", "csv",
+         default="accuracy,latency_ms"),
+    Flag("--custom-objective", "custom_objectives", "run", "a user objective computed by function(model, genome, "
+         "context); ':free' marks it training-free; a 'bounds = (low, high)' attribute on the function fixes its "
+         "hypervolume range, else the hypervolume is relative to the range seen (repeatable)", repeat=True,
+         metavar="NAME=module:function:min|max[:free]"),
+    Flag("--constraint", "constraints", "run", "bound on a metric, e.g. 'latency_ms<=5' (repeatable)", repeat=True),
+    Flag("--init", "init", "run", "a genome string evaluated first, e.g. a known architecture (repeatable)",
+         repeat=True, metavar="GENOME"),
+    Flag("--out", "out", "command", "run directory", default="runs/<strategy>-<target>-<time>"),
+    Flag("--resume", "resume", "command", "continue a stored run exactly (after a crash, or with a larger "
+         "--evaluations)", metavar="RUN_DIR"),
+    Flag("--no-progress", "no_progress", "command", "no progress bar", None),
+    Flag("--quiet", "quiet", "command", "print nothing but errors: no progress bar, no summary, no front table", None),
+    Flag("--json-log", "json_log", "command", "append one JSON object per evaluated candidate to FILE (JSON Lines)",
+         metavar="FILE"),
+    Flag("--workers", "workers", "executor", "candidates evaluated at once", int, group=_PARALLEL),
+    Flag("--backend", "backend", "executor", "local (this process, one worker), process (local process pool; the "
+         "default for --workers > 1) or ray (pip install 'evonas[ray]')", group=_PARALLEL),
+    Flag("--address", "address", "executor", "Ray cluster address (ray; default: start a local Ray instance)",
+         group=_PARALLEL),
+    Flag("--trial-timeout", "trial_timeout", "executor", "seconds a candidate may take; it is then stopped and "
+         "recorded as failed", float, group=_PARALLEL),
+    Flag("--threads-per-worker", "threads", "executor", "CPU threads per worker (default: usable cores / workers)",
+         int, group=_PARALLEL),
+    Flag("--gpus-per-worker", "gpus_per_worker", "executor", "fraction of a GPU per Ray worker", float,
+         group=_PARALLEL),
+    Flag("--force-lut", "force_lut", "run", "use a --lut table built on another machine or library version", None),
+    Flag("--noise-aware", "noise_aware", "run", "compare latencies as intervals (IQR): one beats another only where "
+         "their intervals separate, and two front members are re-measured side by side before one is dropped", None),
+)
+"""Every flag of ``evonas search`` but the chosen plug-ins' own (those come from their declared
+options, :func:`evonas.core.options.options_of`), in ``--help`` order."""
+
+SEARCH_FLAGS: dict[str, str] = {f.dest: f.flag for f in SEARCH_COMMAND if f.owner == "run"}
 """RunSpec field -> its ``evonas search`` flag (repeated for the tuple fields but ``objectives``)."""
 
 

@@ -53,8 +53,7 @@ def register(sub, argv: list[str]) -> None:
         from evonas.cli.plugin_flags import add_plugin_flags, peek
 
         target = peek(argv, "--target", "edge-cpu")
-        if registry.target_factory(target) is not None:
-            add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
+        add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
     p.set_defaults(func=run)
 
 

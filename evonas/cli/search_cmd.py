@@ -11,90 +11,63 @@ from pathlib import Path
 
 from evonas.cli.plugin_flags import add_plugin_flags, given_options, peek
 
-SHARED = {  # flag -> (RunSpec field, type, help); defaults come from RunSpec itself
-    "--space": ("space", str, "search space / problem: mobilenet (real training), nb201 or ofa"),
-    "--strategy": ("strategy", str, "search strategy: random, aging, de, nsga2, pls, spls, bounded, lemonade "
-                                    "(its options are listed below; see --strategy NAME --help)"),
-    "--target": ("target", str, "hardware target of latency: edge-cpu, cpu, onnx-cpu, gpu, onnx-gpu, or module:factory"),
-    "--evaluations": ("evaluations", int, "number of candidates to evaluate (in total, when resuming)"),
-    "--seed": ("seed", int, "run seed"),
-    "--time-limit": ("time_limit", float, "stop after this many seconds"),
-    "--lut": ("lut", str, "predict latency from this lookup table instead of measuring (evonas profile build-lut)"),
-    "--max-latency": ("max_latency", float, "bound on latency_ms (nb201: on the first cost column)"),
-}
+def _flags(owner: str):
+    from evonas.api.spec import SEARCH_COMMAND
 
-
-EXECUTION = {  # flag -> (ExecutorSpec field, type, help)
-    "--workers": ("workers", int, "candidates evaluated at once"),
-    "--backend": ("backend", str, "local (this process, one worker), process (local process pool; the default "
-                                  "for --workers > 1) or ray (pip install 'evonas[ray]')"),
-    "--address": ("address", str, "Ray cluster address (ray; default: start a local Ray instance)"),
-    "--trial-timeout": ("trial_timeout", float, "seconds a candidate may take; it is then stopped and recorded "
-                                                "as failed"),
-    "--threads-per-worker": ("threads", int, "CPU threads per worker (default: usable cores / workers)"),
-    "--gpus-per-worker": ("gpus_per_worker", float, "fraction of a GPU per Ray worker"),
-}
+    return [f for f in SEARCH_COMMAND if f.owner == owner]
 
 
 def executor_from_args(args):
     """The :class:`~evonas.api.spec.ExecutorSpec` of the parallel-evaluation flags given."""
     from evonas.api.spec import ExecutorSpec
 
-    return ExecutorSpec(**{name: getattr(args, name) for name, *_ in EXECUTION.values()
-                           if getattr(args, name) is not None})
+    return ExecutorSpec(**{f.dest: getattr(args, f.dest) for f in _flags("executor")
+                           if getattr(args, f.dest) is not None})
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def register_search(sub, argv: list[str]) -> None:
-    from evonas.api import registry
+def _add_flag(parser, flag, sections: dict) -> None:
+    """One :class:`~evonas.api.spec.Flag` as an argparse argument, its default shown as declared."""
     from evonas.api.spec import ExecutorSpec, RunSpec
 
+    owners = {"run": RunSpec, "executor": ExecutorSpec}
+    default = flag.default
+    if default is None and flag.owner in owners and flag.type is not None and not flag.repeat:
+        default = owners[flag.owner].__dataclass_fields__[flag.dest].default
+    text = flag.help if default is None else f"{flag.help} [default: {default}]"
+    if flag.group is not None and flag.group not in sections:
+        sections[flag.group] = parser.add_argument_group(flag.group)
+    where = parser if flag.group is None else sections[flag.group]
+    kwargs = {"dest": flag.dest, "default": None, "help": text.replace("%", "%%")}
+    if flag.type is None:
+        where.add_argument(flag.flag, action="store_true", **kwargs)
+        return
+    kwargs["type"] = _csv if flag.type == "csv" else flag.type
+    if flag.metavar is not None:
+        kwargs["metavar"] = flag.metavar
+    where.add_argument(flag.flag, action="append" if flag.repeat else "store", **kwargs)
+
+
+def register_search(sub, argv: list[str]) -> None:
+    from evonas.api import registry
+    from evonas.api.spec import SEARCH_COMMAND, RunSpec
+
     p = sub.add_parser("search", help="evolve networks and keep the Pareto front of the objectives")
-    defaults = RunSpec.__dataclass_fields__
-    shown = {"strategy": ", ".join(f"{s} on {space}" for space, s in registry.DEFAULT_STRATEGIES.items())}
-    for flag, (name, typ, text) in SHARED.items():
-        p.add_argument(flag, dest=name, type=typ, default=None,
-                       help=f"{text} [default: {shown.get(name, defaults[name].default)}]")
-    p.add_argument("--objectives", type=_csv, default=None,
-                   help="built-in objectives (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb "
-                        "[default: accuracy,latency_ms]")
-    p.add_argument("--custom-objective", dest="custom_objectives", action="append", default=None,
-                   metavar="NAME=module:function:min|max[:free]",
-                   help="a user objective computed by function(model, genome, context); ':free' marks it "
-                        "training-free; a 'bounds = (low, high)' attribute on the function fixes its "
-                        "hypervolume range, else the hypervolume is relative to the range seen (repeatable)")
-    p.add_argument("--constraint", dest="constraints", action="append", default=None,
-                   help="bound on a metric, e.g. 'latency_ms<=5' (repeatable)")
-    p.add_argument("--init", action="append", default=None, metavar="GENOME",
-                   help="a genome string evaluated first, e.g. a known architecture (repeatable)")
-    p.add_argument("--out", default=None, help="run directory [default: runs/<strategy>-<target>-<time>]")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue a stored run exactly (after a crash, or with a larger --evaluations)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--quiet", action="store_true",
-                   help="print nothing but errors: no progress bar, no summary, no front table")
-    p.add_argument("--json-log", metavar="FILE", default=None,
-                   help="append one JSON object per evaluated candidate to FILE (JSON Lines)")
-    scale = p.add_argument_group("parallel evaluation")
-    for flag, (name, typ, text) in EXECUTION.items():
-        scale.add_argument(flag, dest=name, type=typ, default=None,
-                           help=f"{text} [default: {ExecutorSpec.__dataclass_fields__[name].default}]")
-    p.add_argument("--noise-aware", action="store_true", default=None,
-                   help="compare latencies as intervals (IQR): one beats another only where their intervals "
-                        "separate, and two front members are re-measured side by side before one is dropped")
-    p.add_argument("--force-lut", action="store_true", default=None,
-                   help="use a --lut table built on another machine or library version")
+    sections: dict = {}
+    for flag in SEARCH_COMMAND:
+        _add_flag(p, flag, sections)
     if argv[:1] == ["search"]:  # the chosen plug-ins' own flags (an unknown name is a one-line error)
+        defaults = RunSpec.__dataclass_fields__
         space = peek(argv, "--space", defaults["space"].default)
         strategy = peek(argv, "--strategy", None) or registry.default_strategy(space)
         add_plugin_flags(p, registry.strategy_class(strategy), "strategy", f"options of --strategy {strategy}")
         problem = registry.problem_factory(space)
         add_plugin_flags(p, problem, "problem", f"options of --space {space}")
         target = peek(argv, "--target", defaults["target"].default)
-        if "objectives" in inspect.signature(problem).parameters and registry.target_factory(target) is not None:
+        if "objectives" in inspect.signature(problem).parameters:
             # only spaces whose objectives are measured on a target (table spaces never import torch)
             add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
     p.set_defaults(func=run_search)
@@ -104,13 +77,14 @@ def spec_from_args(args):
     """Only the flags the user gave override :class:`~evonas.api.spec.RunSpec`'s defaults."""
     from evonas.api.spec import RunSpec
 
-    given = {name: getattr(args, name) for name, *_ in SHARED.values() if getattr(args, name) is not None}
-    for name in ("objectives", "custom_objectives", "constraints", "init"):
-        if getattr(args, name):
-            given[name] = tuple(getattr(args, name))
-    for name in ("force_lut", "noise_aware"):
-        if getattr(args, name):
-            given[name] = True
+    given = {}
+    for flag in _flags("run"):
+        value = getattr(args, flag.dest)
+        if flag.type is None:
+            if value:
+                given[flag.dest] = True
+        elif value is not None and (flag.type != "csv" or value) and (not flag.repeat or value):
+            given[flag.dest] = tuple(value) if flag.repeat or flag.type == "csv" else value
     return RunSpec(**given, strategy_options=given_options(args, "strategy"),
                    problem_options=given_options(args, "problem"), target_options=given_options(args, "target"))
 
