@@ -80,7 +80,7 @@ def test_a_problem_option_value_runs_or_is_refused_before_anything_is_written(sp
     assert len(result.trials) == 3
 
 
-TARGET_CASES = [(name, o.name) for name in sorted(TARGETS) for o in options_of(TARGETS[name])]
+TARGET_CASES = [(name, o.name) for name in sorted(TARGETS.names()) for o in options_of(TARGETS.get(name))]
 
 
 @pytest.mark.parametrize("target,option", TARGET_CASES, ids=[f"{t}-{o}" for t, o in TARGET_CASES])
