@@ -110,3 +110,25 @@ def test_a_malformed_batch_is_one_clear_error():
         ProxyBatch(torch.zeros(4, 8, 8), torch.zeros(4))
     with pytest.raises(UserError, match="proxy batch"):
         ProxyBatch(torch.zeros(1, 1, 8, 8), torch.zeros(1))
+
+
+def test_proxies_are_objectives_of_a_real_search_with_a_relative_hypervolume(tmp_path):
+    """Computed before training on the run's fixed sample batch; no natural range, so relative."""
+    from evonas.api.registry import OBJECTIVES
+    from evonas.api.study import Study
+    from evonas.engine.driver import candidate_seed
+    from evonas.mobilenet.problem import ImageClassification
+
+    objectives = [OBJECTIVES.get(name)() for name in ("accuracy", "synflow", "nwot")]
+    problem = ImageClassification.from_options(objectives, seed=0, epochs=0.2)
+    first = problem.sample()
+    assert first is problem.sample() and len(first.labels) == 64
+    assert torch.equal(first.images, ImageClassification.from_options(objectives, seed=0, epochs=0.2).sample().images)
+    with Study(problem, "random", seed=0, out=tmp_path / "run") as study:
+        result = study.optimize(evaluations=3)
+    assert [t.state.name for t in result.trials] == ["OK"] * 3
+    for trial in result.trials:
+        model = problem.build(trial.genome, problem.generator(trial.genome, candidate_seed(0, trial.id)))
+        assert trial.metrics["synflow"] == pytest.approx(proxies.synflow(model, problem.splits.input_shape))
+        assert math.isfinite(trial.metrics["nwot"])
+    assert result.normalisation.relative and set(result.normalisation.seen) == {"synflow", "nwot"}

@@ -56,6 +56,10 @@ OBJECTIVES = Registry("objective", "evonas.objectives", {
     "flops": "hardware.objectives:flops",
     "latency_ms": "hardware.objectives:latency",
     "peak_memory_mb": "hardware.objectives:peak_memory",
+    "synflow": "evonas.mobilenet.proxies:synflow_objective",
+    "snip": "evonas.mobilenet.proxies:snip_objective",
+    "grad_norm": "evonas.mobilenet.proxies:grad_norm_objective",
+    "nwot": "evonas.mobilenet.proxies:nwot_objective",
 })
 """Built-in objectives of the mobilenet problem (``--objectives``)."""
 

@@ -38,7 +38,7 @@ class RunSpec:
         strategy: the strategy's registry name; unset, the space's default
             (:data:`~evonas.api.registry.DEFAULT_STRATEGIES`: lemonade on mobilenet, spls on nb201 and grid, aging on ofa).
         strategy_options: the strategy's own options.
-        objectives: built-in objectives by name (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb.
+        objectives: built-in objectives by name (mobilenet): accuracy, latency_ms, params, flops, peak_memory_mb, and the zero-cost proxies synflow, snip, grad_norm, nwot.
         custom_objectives: ``NAME=module:function:min|max[:free]`` user objectives.
         target: the hardware target of latency and peak memory.
         target_options: the target's own options (e.g. its timing protocol's ``min_seconds``).
@@ -342,7 +342,8 @@ SEARCH_COMMAND: tuple[Flag, ...] = (
          "(evonas profile build-lut)"),
     Flag("--max-latency", "max_latency", "run", "bound on latency_ms (nb201: on the first cost column)", float),
     Flag("--objectives", "objectives", "run", "built-in objectives (mobilenet): accuracy, latency_ms, params, flops, "
-         "peak_memory_mb, evonas.objectives entry points or module:factory paths", "csv",
+         "peak_memory_mb, the zero-cost proxies synflow, snip, grad_norm, nwot, evonas.objectives entry points "
+         "or module:factory paths", "csv",
          default="accuracy,latency_ms"),
     Flag("--custom-objective", "custom_objectives", "run", "a user objective computed by function(model, genome, "
          "context); ':free' marks it training-free; a 'bounds = (low, high)' attribute on the function fixes its "

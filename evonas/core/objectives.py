@@ -51,12 +51,16 @@ class MetricContext:
         metrics: the metrics already computed for this candidate (sources run in the order
             the objectives are listed, training-free ones first).
         trained: whether the model has been trained.
+        sample: a fixed batch of training data for sources that need some (the zero-cost
+            proxies of :mod:`evonas.mobilenet.proxies`), the same for every candidate of a run;
+            ``None`` where the problem has no data.
     """
 
     input_shape: tuple[int, ...]
     num_classes: int
     metrics: Mapping[str, float] = field(default_factory=dict)
     trained: bool = False
+    sample: Any = None
 
 
 MetricSource = Callable[[Any, Any, MetricContext], Any]

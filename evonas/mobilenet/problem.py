@@ -13,17 +13,22 @@ import torch
 
 from evonas.core.errors import UserError
 from evonas.core.options import Range, checked
-from evonas.core.objectives import Constraint, MetricContext, Objective, check_objectives, interval_names
+from evonas.core.objectives import Constraint, Direction, MetricContext, Objective, check_objectives, interval_names
 from evonas.core.problem import Evaluation, Problem, Proposal, WeightTransfer
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.costs import count_flops, count_params
 from evonas.mobilenet.data import Dataset
 from evonas.mobilenet.distill import repair
+from evonas.mobilenet.proxies import ProxyBatch
 from evonas.mobilenet.space import Genome, MobileNetSpace
 from evonas.mobilenet.training import TrainConfig, accuracy, loss_sample, train
 
 ACCURACY = "accuracy"
 OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flops"})
+SAMPLE_SIZE = 64
+"""Training images in the batch data-dependent metric sources (zero-cost proxies) see."""
+SAMPLE_STREAM = 0x5A3D1E
+"""Mixed with the run seed to draw that batch, apart from every other use of the seed."""
 """What every evaluation records besides the objectives' sources (params and FLOPs are cheap
 and feed LEMONADE's density estimate and the front table)."""
 
@@ -167,7 +172,18 @@ class ImageClassification(Problem):
         return frozenset(names)
 
     def context(self, metrics: Mapping[str, float], trained: bool) -> MetricContext:
-        return MetricContext(self.splits.input_shape, self.splits.num_classes, dict(metrics), trained)
+        return MetricContext(self.splits.input_shape, self.splits.num_classes, dict(metrics), trained,
+                             self.sample())
+
+    def sample(self) -> ProxyBatch:
+        """The batch of training images (and labels) that data-dependent sources see: the same
+        :data:`SAMPLE_SIZE` images for every candidate of a run, drawn with the run seed."""
+        if getattr(self, "_sample", None) is None:
+            n = len(self.splits.x_train)
+            rows = np.random.default_rng([self.seed, SAMPLE_STREAM]).permutation(n)[:min(SAMPLE_SIZE, n)]
+            index = torch.from_numpy(np.sort(rows))
+            self._sample = ProxyBatch(self.splits.x_train[index], self.splits.y_train[index])
+        return self._sample
 
     def generator(self, genome: Genome, seed: int | None = None) -> torch.Generator:
         """The torch generator of a candidate: from its ``seed`` (the driver derives one from the run
@@ -268,9 +284,10 @@ class ImageClassification(Problem):
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Minimisation-form bounds per objective, for the hypervolume.
 
-        Accuracy lies in [0, 1]; a training-free cost runs from 0 to 1.1 x its value on the
-        space's largest network; other objectives use their ``Objective.bounds``, else are NaN
-        (computed after training: the hypervolume is then relative to the range seen).
+        Accuracy lies in [0, 1]; a training-free cost (minimised) runs from 0 to 1.1 x its value
+        on the space's largest network; other objectives use their ``Objective.bounds``, else are
+        NaN (computed after training, or a maximised score such as a zero-cost proxy: the
+        hypervolume is then relative to the range seen).
         """
         if self._bounds is None:
             lows, highs = [], []
@@ -280,7 +297,7 @@ class ImageClassification(Problem):
                     lo, hi = o.bounds
                 elif o.name == ACCURACY:
                     lo, hi = 0.0, 1.0
-                elif o.name in self.training_free_names():
+                elif o.name in self.training_free_names() and o.direction is Direction.MINIMIZE:
                     extremes = extremes or [self.cheap_metrics(g, [o.name for o in self.objectives])
                                             for g in (self.space.smallest(), self.space.largest())]
                     values = [e[o.name] for e in extremes]

@@ -20,6 +20,12 @@ deep networks. It is computed here in float64 (largest value 1.8e308) and return
 logarithm; its per-parameter terms are non-negative, so the sum cannot cancel. A network deep
 enough to overflow even float64 raises :class:`ProxyOverflow` instead of returning ``inf``.
 NWOT's kernel determinant is taken as a log-determinant (``slogdet``) in float64.
+
+As objectives (``--objectives accuracy,latency_ms,synflow``): :func:`objective` makes a
+maximised, training-free objective computed on the candidate's initial weights; the
+data-dependent ones see :meth:`evonas.mobilenet.problem.ImageClassification.sample`, the same
+64 training images for every candidate of a run. They have no natural range, so a run that
+optimises one reports a hypervolume relative to the range seen.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import torch
 from torch import nn
 
 from evonas.core.errors import UserError
+from evonas.core.objectives import MetricContext, Objective
 
 
 class ProxyOverflow(UserError):
@@ -143,3 +150,44 @@ DATA_FREE: dict[str, Callable[[nn.Module, tuple[int, int, int]], float]] = {"syn
 
 ON_A_BATCH: dict[str, Callable[[nn.Module, ProxyBatch], float]] = {"snip": snip, "grad_norm": grad_norm, "nwot": nwot}
 """Proxies that see one batch of training data: ``proxy(model, batch)``."""
+
+
+@dataclass(frozen=True)
+class ProxySource:
+    """The metric source of proxy ``name`` (picklable, so pool workers and Ray actors can run it)."""
+
+    name: str
+
+    def __call__(self, model: nn.Module, genome: object, context: MetricContext) -> float:
+        if self.name in DATA_FREE:
+            return DATA_FREE[self.name](model, tuple(context.input_shape))
+        if context.sample is None:
+            raise UserError(f"proxy {self.name} needs a batch of training data, and this problem gives none")
+        return ON_A_BATCH[self.name](model, context.sample)
+
+
+def objective(name: str) -> Objective:
+    """Proxy ``name`` (synflow, snip, grad_norm, nwot) as a maximised, training-free objective."""
+    if name not in DATA_FREE and name not in ON_A_BATCH:
+        raise UserError(f"unknown proxy {name!r}; choose one of: {', '.join([*DATA_FREE, *ON_A_BATCH])}")
+    return Objective.maximize(name, "log10" if name == "synflow" else "", ProxySource(name), training_free=True)
+
+
+def synflow_objective() -> Objective:
+    """Synflow (log10), maximised, before training."""
+    return objective("synflow")
+
+
+def snip_objective() -> Objective:
+    """SNIP on the run's sample batch, maximised, before training."""
+    return objective("snip")
+
+
+def grad_norm_objective() -> Objective:
+    """Gradient norm on the run's sample batch, maximised, before training."""
+    return objective("grad_norm")
+
+
+def nwot_objective() -> Objective:
+    """NWOT on the run's sample batch, maximised, before training."""
+    return objective("nwot")

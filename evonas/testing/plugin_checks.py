@@ -96,7 +96,8 @@ def check_objective(objective: Any) -> None:
 
     Its name must be usable in ``--objectives`` and ``--constraint``, its fields well typed, its
     bounds finite and increasing, and its source (where it has one) must give one finite number
-    (or a mapping holding it) for a small MobileNet-like network, untrained if training-free.
+    (or a mapping holding it) for a small MobileNet-like network, untrained if training-free, with
+    32 of the embedded digits as the context's ``sample``.
     """
     if not isinstance(objective, Objective) and callable(objective):
         objective = objective()
@@ -122,12 +123,16 @@ def _source_value(objective: Objective) -> Any:
     import torch
 
     from evonas.mobilenet.builder import build
+    from evonas.mobilenet.data import embedded_default
+    from evonas.mobilenet.proxies import ProxyBatch
     from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 
     space = MobileNetSpace(SpaceConfig.for_resolution(8))
     genome = space.sample(np.random.default_rng(0))
     model = build(genome, space.config, (1, 8, 8), 10, torch.Generator().manual_seed(0)).eval()
-    return objective.source(model, genome, MetricContext((1, 8, 8), 10, {}, trained=False))
+    digits = embedded_default()  # a sample of real training data, for sources that need some
+    sample = ProxyBatch(torch.as_tensor(digits.x[:32]), torch.as_tensor(digits.y[:32]))
+    return objective.source(model, genome, MetricContext((1, 8, 8), 10, {}, trained=False, sample=sample))
 
 
 def _finite_metric(objective: Objective, value: Any) -> bool:
