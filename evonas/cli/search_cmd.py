@@ -146,7 +146,7 @@ def run_search(args) -> int:
         failed = sum(not t.ok for t in result.trials)
         hv = result.hypervolume[-1][2] if result.hypervolume else 0.0
         print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), hypervolume {hv:.4f}")
-        print_front(study.search.store, out)
+        print_front(result.front, result.objectives, out)  # the front the search holds; nothing re-read
     study.close()
     return 0 if result.front else 1
 
@@ -171,17 +171,13 @@ class ProgressBar:
         self.bar.close()
 
 
-def print_front(store, run_dir) -> None:
-    """The stored run's front as a table (every objective, custom ones included), then the run directory."""
-    from evonas.engine.results import stored_front, stored_objectives
-
-    objectives = stored_objectives(store)
+def print_front(front, objectives, run_dir) -> None:
+    """A front (trials) as a table of every objective, custom ones included, then the run directory."""
     names = [o.name for o in objectives]
-    front = stored_front(store)
     extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
     units = {o.name: o.unit for o in objectives}
     header = ["id", *(f"{n} ({units[n]})" if units.get(n) else n for n in names), *extra, "genome"]
-    rows = [[str(r.id), *(_fmt_metric(r.metrics, n) for n in names + extra), r.genome] for r in front]
+    rows = [[str(t.id), *(_fmt_metric(t.metrics, n) for n in names + extra), str(t.genome)] for t in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     print(f"Pareto front ({len(front)} members):")
     for row in [header, *rows]:
@@ -213,15 +209,14 @@ def register_front(sub, argv: list[str]) -> None:
 
 
 def run_front(args) -> int:
-    from evonas.engine.results import stored_front, stored_objectives
-    from evonas.engine.store import RunStore
+    from evonas.engine.results import StoredRun
 
-    with RunStore.open(args.run_dir) as store:
-        if args.format == "json":
-            names = [o.name for o in stored_objectives(store)]
-            print(json.dumps([_row_json(r, names) for r in stored_front(store)], indent=2))
-        else:
-            print_front(store, args.run_dir)
+    run = StoredRun.read(args.run_dir)
+    if args.format == "json":
+        names = [o.name for o in run.objectives]
+        print(json.dumps([_row_json(t, names) for t in run.front], indent=2))
+    else:
+        print_front(run.front, run.objectives, args.run_dir)
     return 0
 
 
@@ -233,28 +228,26 @@ def register_history(sub, argv: list[str]) -> None:
 
 
 def run_history(args) -> int:
-    from evonas.engine.results import stored_objectives
-    from evonas.engine.store import RunStore
+    from evonas.engine.results import StoredRun
 
-    with RunStore.open(args.run_dir) as store:
-        names = [o.name for o in stored_objectives(store)]
-        rows = store.candidates(include_running=True)
+    run = StoredRun.read(args.run_dir)
+    names = [o.name for o in run.objectives]
     if args.format == "json":
-        print(json.dumps([_row_json(r, names) for r in rows], indent=2))
+        print(json.dumps([_row_json(t, names) for t in run.trials], indent=2))
         return 0
     print("  ".join(["id", "parent", "operator".ljust(16), "status", *names, "genome"]))
-    for r in rows:
-        values = [_fmt(r.metrics.get(n)) for n in names]
-        parent = "-" if r.parent_id is None else str(r.parent_id)
-        print("  ".join([str(r.id), parent, r.operator.ljust(16), r.status, *values, r.genome]))
+    for t in run.trials:
+        values = [_fmt(t.metrics.get(n)) for n in names]
+        parent = "-" if t.parent_id is None else str(t.parent_id)
+        print("  ".join([str(t.id), parent, t.operator.ljust(16), t.state.value, *values, str(t.genome)]))
     return 0
 
 
-def _row_json(r, names) -> dict:
+def _row_json(t, names) -> dict:
     return {
-        "id": r.id, "genome": r.genome, "parent_id": r.parent_id, "operator": r.operator,
-        "status": r.status, "fidelity": r.fidelity,
-        "objectives": {n: r.metrics[n] for n in names if n in r.metrics},
-        "metrics": r.metrics, "violation": r.violation, "error": r.error,
-        "eval_seconds": r.eval_seconds,
+        "id": t.id, "genome": str(t.genome), "parent_id": t.parent_id, "operator": t.operator,
+        "status": t.state.value, "fidelity": t.fidelity,
+        "objectives": {n: t.metrics[n] for n in names if n in t.metrics},
+        "metrics": t.metrics, "violation": t.violation, "error": t.error,
+        "eval_seconds": t.eval_seconds,
     }
