@@ -40,6 +40,7 @@ _PUBLIC = {
     # the MobileNetV3-like domain
     "ImageClassification": "evonas.mobilenet.problem", "MobileNetSpace": "evonas.mobilenet.space",
     "SpaceConfig": "evonas.mobilenet.space", "Genome": "evonas.mobilenet.space",
+    "Activation": "evonas.mobilenet.space",
     "load_dataset": "evonas.mobilenet.data", "TrainConfig": "evonas.mobilenet.training",
     # benchmark problems
     "NB201Problem": "evonas.problems.nb201", "OFAProblem": "evonas.problems.ofa",
