@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     space = evonas.MobileNetSpace(evonas.SpaceConfig.for_resolution(8))
-    # ask/tell objectives need bounds (to scale the hypervolume); accuracy() has [0, 1]
+    # bounds fix the hypervolume's scale (accuracy() has [0, 1]); without, it is relative to the range seen
     objectives = [evonas.accuracy(),
                   evonas.Objective.minimize("params", bounds=(0, n_params(build_net(space.largest()))))]
     data = load_digits(args.seed)

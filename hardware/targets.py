@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Annotated, Callable, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -23,6 +23,7 @@ from torch import nn
 
 from evonas.core import gate
 from evonas.core.errors import UserError
+from evonas.core.options import Range, check_fields, checked
 from hardware import drift
 from hardware.drift import Calibration, CalibrationFile, Compensation
 from hardware.memory import peak_memory_mb_onnx, peak_memory_mb_torch
@@ -46,14 +47,20 @@ class TimingProtocol:
         outlier_iqr: samples above Q3 + ``outlier_iqr`` x IQR are dropped as outliers.
     """
 
-    warmup_min: int = 10
-    warmup_max: int = 200
-    settle_window: int = 5
-    settle_tolerance: float = 0.05
-    repeats_min: int = 30
-    min_seconds: float = 1.0
-    repeats_max: int = 1000
-    outlier_iqr: float = 3.0
+    warmup_min: Annotated[int, Range(0, 100_000)] = 10
+    warmup_max: Annotated[int, Range(0, 100_000)] = 200
+    settle_window: Annotated[int, Range(1, 1000)] = 5
+    settle_tolerance: Annotated[float, Range(0, 1, exclusive=True)] = 0.05
+    repeats_min: Annotated[int, Range(1, 1_000_000)] = 30
+    min_seconds: Annotated[float, Range(0, 3600)] = 1.0
+    repeats_max: Annotated[int, Range(1, 1_000_000)] = 1000
+    outlier_iqr: Annotated[float, Range(0, exclusive=True)] = 3.0
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.warmup_max < self.warmup_min or self.repeats_max < self.repeats_min:
+            raise UserError(f"--warmup-max must be at least --warmup-min and --repeats-max at least --repeats-min, "
+                            f"got {self.warmup_min}..{self.warmup_max} and {self.repeats_min}..{self.repeats_max}")
 
 
 @dataclass(frozen=True)
@@ -489,16 +496,22 @@ class prioritized:
 
 
 def _core(pin_core: str) -> int | str | None:
-    return None if pin_core.lower() == "none" else int(pin_core) if pin_core.isdigit() else pin_core
+    text = pin_core.strip().lower()
+    if text not in ("auto", "none") and not (text.isascii() and text.isdigit()):
+        raise UserError(f"--pin-core must be a core index, 'auto' or 'none', got {pin_core!r}")
+    return None if text == "none" else int(text) if text.isdigit() else text
+
+
+PRECISION = Annotated[float, Range(0, 1, exclusive=True)]
+"""A compensated latency's allowed relative 95% CI half-width: a fraction, e.g. 0.02."""
 
 
 def _compensation(compensate: bool, precision: float) -> Compensation | None:
-    if not 0 < precision < 1:
-        raise UserError(f"target option precision must be between 0 and 1 (a fraction, e.g. 0.02), got {precision}")
     return Compensation(precision=precision) if compensate else None
 
 
-def edge_cpu(pin_core: str = "auto", raise_priority: bool = True, compensate: bool = True, precision: float = 0.02,
+@checked
+def edge_cpu(pin_core: str = "auto", raise_priority: bool = True, compensate: bool = True, precision: PRECISION = 0.02,
              protocol: TimingProtocol = TimingProtocol()) -> Target:
     """ONNX Runtime on the exported file, CPU provider, 1 intra-op thread, pinned to one core.
 
@@ -513,7 +526,8 @@ def edge_cpu(pin_core: str = "auto", raise_priority: bool = True, compensate: bo
                           compensation=_compensation(compensate, precision))
 
 
-def onnx_cpu(threads: int = 0, compensate: bool = True, precision: float = 0.02,
+@checked
+def onnx_cpu(threads: Annotated[int, Range(0, 1024)] = 0, compensate: bool = True, precision: PRECISION = 0.02,
              protocol: TimingProtocol = TimingProtocol()) -> Target:
     """ONNX Runtime on the exported file, CPU provider, unpinned.
 
@@ -527,7 +541,8 @@ def onnx_cpu(threads: int = 0, compensate: bool = True, precision: float = 0.02,
                           compensation=_compensation(compensate, precision))
 
 
-def torch_cpu(compensate: bool = True, precision: float = 0.02, protocol: TimingProtocol = TimingProtocol()) -> Target:
+@checked
+def torch_cpu(compensate: bool = True, precision: PRECISION = 0.02, protocol: TimingProtocol = TimingProtocol()) -> Target:
     """torch eager on the CPU under inference_mode.
 
     Args:

@@ -20,6 +20,11 @@ from typing import Sequence
 import numpy as np
 
 
+# Hand-written on purpose (issue 27, measured 2026-12-07 on 2 cores of an AMD EPYC): scikit-learn's
+# Ridge (fit_intercept=False on centred targets, one BLAS thread; commit a3acfd1 on branch sklearn-gp)
+# gives the same weights (seeded bounded runs on nb201 and ofa proposed the same genomes) but refits
+# from all samples each time: bounded's 400-evaluation runs took about 2x as long on nb201
+# (0.75 -> 1.5 s) and 1.1-1.3x on ofa. Command: benchmarks/bounded_ridge_ab.py; docs/benchmarks.md.
 class OneHotRidge:
     """Ridge regression of a scalar on the one-hot features of integer-encoded genomes.
 

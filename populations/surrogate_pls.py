@@ -55,6 +55,16 @@ class OneHot:
         return x
 
 
+# Hand-written on purpose (issue 27, measured 2026-12-07 on 2 cores of an AMD EPYC): scikit-learn's
+# GaussianProcessRegressor with the equivalent kernel, c1 * RBF + c2 * DotProduct + WhiteKernel on the
+# one-hot features and the scaled side information, its hyperparameters refitted by L-BFGS on the same
+# 25% growth (commit 42ccebb on branch sklearn-gp), matched it at 300 and 1,000 evaluations but not
+# at 100 (median hv_gap over 20 seeds, this model against scikit-learn's: c10 x FPGA 0.0031 / 0.0034,
+# c100 x Pixel 3 0.0167 / 0.0187, in16 x FPGA 0.0286 / 0.0398, outside this one's quartiles), and
+# made the 1,000-evaluation NB201 runs 1.6-2.25x slower (median per-seed time ratio per pair): its
+# fit evaluates the marginal likelihood even when it optimises nothing (a second kernel matrix and
+# Cholesky per tell), and each L-BFGS fit costs more than this grid. Figures and command:
+# docs/benchmarks.md, "spls's Gaussian process: hand-written against scikit-learn".
 class ObjectiveModel:
     """A Gaussian process predicting one objective (minimisation form) of a genome.
 

@@ -1,5 +1,5 @@
-"""Every declared option of every registered strategy, fuzzed: a value either runs a 3-evaluation
-synthetic search or is refused with one line before anything is written."""
+"""Every declared option of every registered strategy, problem and target, fuzzed: a value either
+runs (a 3-evaluation search; a built target) or is refused with one line before anything is written."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evonas.api.registry import STRATEGIES, strategy_class
+from evonas.api.registry import PROBLEMS, STRATEGIES, problem_factory, strategy_class
 from evonas.api.study import Study
 from evonas.core.errors import UserError
 from evonas.core.options import Range, instantiate, options_of
 from evonas.testing.synthetic import SyntheticProblem
+from hardware.registry import TARGETS, get_target
+
+from conftest import shared_data
 
 VALUES = st.one_of(
     st.integers(-10, 10), st.integers(-(2 ** 62), 2 ** 62),
@@ -37,6 +40,62 @@ def test_an_option_value_runs_or_is_refused_before_anything_is_written(strategy,
         assert not run.exists()
         return
     assert len(result.trials) == 3
+
+
+PROBLEM_CASES = [(name, o.name) for name in sorted(PROBLEMS) for o in options_of(problem_factory(name))]
+
+
+def _required_problem_options(space: str) -> dict:
+    """What a table space cannot run without (skips when the shared data is absent)."""
+    if space == "nb201":
+        return {"table": str(shared_data("nb201") / "nb201_table.csv")}
+    if space == "ofa":
+        return {"data_dir": str(shared_data("ofa_mbv3"))}
+    return {}
+
+
+@pytest.mark.parametrize("space,option", PROBLEM_CASES, ids=[f"{s}-{o}" for s, o in PROBLEM_CASES])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=VALUES)
+def test_a_problem_option_value_runs_or_is_refused_before_anything_is_written(space, option, value,
+                                                                               tmp_path_factory):
+    """A table or function space runs 3 evaluations; the mobilenet problem is built (with its data
+    split) but not trained: a valid draw may ask for thousands of epochs."""
+    from evonas.api.launch import open_study
+    from evonas.api.spec import RunSpec, build_problem
+
+    run = tmp_path_factory.mktemp("fuzz") / "run"
+    try:
+        spec = RunSpec(space=space, problem_options={**_required_problem_options(space), option: value},
+                       evaluations=3, strategy="random")
+        if space == "mobilenet":
+            assert build_problem(spec).describe()
+            return
+        with open_study(spec, run) as study:
+            result = study.optimize(evaluations=3)
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        assert not run.exists()
+        return
+    assert len(result.trials) == 3
+
+
+TARGET_CASES = [(name, o.name) for name in sorted(TARGETS) for o in options_of(TARGETS[name])]
+
+
+@pytest.mark.parametrize("target,option", TARGET_CASES, ids=[f"{t}-{o}" for t, o in TARGET_CASES])
+@settings(max_examples=15, deadline=None)
+@given(value=VALUES)
+def test_a_target_option_value_builds_a_target_or_is_refused_in_one_line(target, option, value):
+    """Built, not timed: a valid draw may ask for an hour of timing (GPU targets refuse on a CPU machine)."""
+    try:
+        built = get_target(target, **{option: value})
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    settings_ = built.settings()
+    kept = settings_["protocol"] if option in (settings_["protocol"] or {}) else None
+    assert kept is None or kept[option] == value
 
 
 def test_ranges_read_and_refuse():

@@ -123,7 +123,7 @@ def test_a_search_prints_the_front_it_holds_and_a_resume_opens_the_store_once(tm
     assert opened == [out / "run.db"] * 2  # the resume: one writer connection for spec, settings and trials
     run = StoredRun.read(out)
     assert len(run.trials) == 20 and [e["event"] for e in run.versions] == ["created", "resumed"]
-    assert f"Pareto front ({len(run.front)} members)" in printed
+    assert f"Pareto front ({len(run.front)} members" in printed
     for t in run.front:
         assert str(t.genome) in printed
 

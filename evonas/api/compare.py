@@ -7,7 +7,8 @@ column the search never sees, as in EvoXBench's protocol). At each checkpoint (a
 evaluations) a run records:
 
 - ``hv``: hypervolume of the front found, valued on the score objectives, min-max scaled by
-  :meth:`~evonas.core.problem.Problem.score_bounds`, reference point (1, ..., 1);
+  :meth:`~evonas.core.problem.Problem.score_bounds`, reference point (1, ..., 1); where a score
+  objective has no bounds, by the range the run saw (``problem.hv_relative_to`` names them);
 - ``hv_gap`` = 1 - HV(front found) / HV(true front of the score objectives), for problems that
   know their true front (``nb201``: the whole table); 0 means the whole true front was found;
 - ``best_feasible``: the score of the feasible candidate with the best searched accuracy, NaN
@@ -41,7 +42,8 @@ from evonas.engine.driver import MaxEvaluations, Search
 from evonas.core.errors import UserError
 from evonas.core.objectives import Direction
 from evonas.core.problem import Problem, Trial
-from evonas.core.pareto import hypervolume
+from evonas.core.objectives import to_min_vector
+from evonas.core.pareto import HypervolumeHistory, hypervolume, normalisation
 from populations.optuna_peers import import_optuna
 
 RESULTS = "results.json"
@@ -153,8 +155,11 @@ class _Recorder:
 
     def __init__(self, problem: Problem, checkpoints: tuple[int, ...]):
         self.checkpoints = set(checkpoints)
-        self.reference = problem.reference_hypervolume() if isinstance(problem, KnowsTrueFront) else None
-        self.bounds = problem.score_bounds()
+        self.score_objectives = problem.score_objectives
+        self.hv = HypervolumeHistory([o.name for o in self.score_objectives], *problem.score_bounds())
+        self.relative = self.hv.normalisation.relative  # then every checkpoint is rescored on the final range
+        known = isinstance(problem, KnowsTrueFront) and not self.relative
+        self.reference = problem.reference_hypervolume() if known else None
         self.accuracy = next((i for i, o in enumerate(problem.objectives) if o.direction is Direction.MAXIMIZE), 0)
         self.scored = problem.score_objectives[self.accuracy]
         self.best: tuple[float, float] | None = None  # (search value, score) of the best feasible candidate
@@ -166,14 +171,20 @@ class _Recorder:
         if trial.feasible and (self.best is None or trial.values[self.accuracy] < self.best[0]):
             metrics = {**trial.metrics, **search.scores.get(trial.id, {})}
             self.best = (trial.values[self.accuracy], float(metrics[self.scored.name]))
+        if self.relative and trial.feasible:
+            self.hv.see(to_min_vector(self.score_objectives, {**trial.metrics, **search.scores.get(trial.id, {})}))
         if search.n_evaluated not in self.checkpoints:
             return
-        front = search.scored_front()
-        hv = hypervolume(front, *self.bounds) if len(front) else 0.0
-        self.series["hv"].append(hv)
+        self.hv.record(search.n_evaluated, 0.0, search.scored_front())
         self.series["best_feasible"].append(np.nan if self.best is None else self.best[1])
+        self.finish()
+
+    def finish(self) -> dict[str, list[float]]:
+        """The series at every checkpoint so far; a relative hypervolume is on the range seen so far."""
+        self.series["hv"] = [hv for _, _, hv in self.hv.entries()]
         if self.reference is not None:
-            self.series["hv_gap"].append(1.0 - hv / self.reference)
+            self.series["hv_gap"] = [1.0 - hv / self.reference for hv in self.series["hv"]]
+        return self.series
 
 
 def run_one(problem: Problem, plan: BenchmarkPlan, name: str, seed: int, constraints) -> dict[str, list[float]]:
@@ -183,7 +194,7 @@ def run_one(problem: Problem, plan: BenchmarkPlan, name: str, seed: int, constra
     search = Search(problem, plan.strategy(name), MaxEvaluations(plan.evaluations), seed,
                     constraints=constraints, callbacks=(recorder,))
     search.run()
-    return {**recorder.series, "seconds": time.perf_counter() - t0}
+    return {**recorder.finish(), "seconds": time.perf_counter() - t0}
 
 
 _WORKER: dict = {}
@@ -217,6 +228,9 @@ def run_benchmark(plan: BenchmarkPlan, log: Callable[[str], None] = lambda line:
                "seeds": list(range(plan.seeds)), "peers": list(plan.peers), "strategies": {}, "seconds": {}}
     if plan.peers:
         results["peer_budget"] = PEER_BUDGET
+    relative = normalisation([o.name for o in problem.score_objectives], *problem.score_bounds()).seen
+    if relative:  # table problems declare every bound: their results stay as they were
+        results["problem"]["hv_relative_to"] = list(relative)
     if isinstance(problem, KnowsTrueFront) and hasattr(problem, "floor_hypervolume"):
         results["problem"]["hv_gap_floor"] = 1.0 - problem.floor_hypervolume() / problem.reference_hypervolume()
     for name, runs in _all_runs(plan, problem, constraints, jobs):
@@ -294,6 +308,9 @@ def format_table(results: dict, baseline: str | None = "optuna-tpe") -> list[str
     if "hv_gap_floor" in columns:
         lines.append(f"hv_gap floor {columns['hv_gap_floor']:.4f}: every cell evaluated, the front chosen on what "
                      "the search sees and scored on the score column")
+    if "hv_relative_to" in columns:
+        lines.append(f"hv: hypervolume (relative to the range seen: {', '.join(columns['hv_relative_to'])}; "
+                     "each run on the range it saw, so runs compare only roughly)")
     if results.get("peers"):
         lines.append(results["peer_budget"])
     return lines

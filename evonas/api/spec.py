@@ -218,7 +218,9 @@ def parse_custom_objective(text: str) -> Objective:
     """``NAME=module:function:min|max[:free]`` as an :class:`Objective` whose source is that function.
 
     ``free`` (or a ``training_free = True`` attribute on the function) declares it computable
-    before training; a ``bounds`` attribute gives its hypervolume range.
+    before training; a ``bounds = (low, high)`` attribute gives its hypervolume range (optional:
+    without it, a training-free objective is bounded by the space's extremes, any other is scaled
+    by the range seen and the hypervolume is relative).
     """
     name, eq, rest = text.partition("=")
     parts = rest.split(":")
@@ -234,9 +236,19 @@ def parse_custom_objective(text: str) -> Objective:
     if not callable(fn):
         raise UserError(f"--custom-objective {name}: {module}:{function} is not callable")
     free = len(parts) == 4 or bool(getattr(fn, "training_free", False))
-    bounds = getattr(fn, "bounds", None)
     return Objective(name.strip(), Direction.parse(direction), getattr(fn, "unit", ""), fn, free,
-                     None if bounds is None else tuple(bounds))
+                     _declared_bounds(name, f"{module}:{function}", getattr(fn, "bounds", None)))
+
+
+def _declared_bounds(name: str, where: str, bounds: Any) -> tuple[float, float] | None:
+    """A custom objective's ``bounds`` attribute as (low, high), or ``None`` where it has none."""
+    if bounds is None:
+        return None
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise UserError(f"--custom-objective {name}: {where}.bounds must be (low, high), got {bounds!r}") from None
+    return low, high
 
 
 def build_objectives(spec: RunSpec) -> tuple[Objective, ...]:

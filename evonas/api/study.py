@@ -13,7 +13,7 @@ from evonas.api.spec import export_run
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Objective, check_objectives
 from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial
-from evonas.core.pareto import NoiseAwareArchive, ParetoArchive
+from evonas.core.pareto import NoiseAwareArchive, Normalisation, ParetoArchive
 from evonas.engine.executors import Executor
 from evonas.engine.driver import AnyOf, Callback, MaxEvaluations, MaxSeconds, Pending, Search, Termination
 from evonas.engine.store import RunStore, check_new_run_dir
@@ -23,8 +23,8 @@ from populations.base import Strategy
 class AskTellProblem(Problem):
     """The problem of an ask/tell study: the caller evaluates, the study only needs space and objectives.
 
-    Every objective needs ``bounds`` (accuracy-like objectives named 'accuracy' default to
-    [0, 1]) so the hypervolume has a fixed scale.
+    An objective with ``bounds`` (or named 'accuracy', which defaults to [0, 1]) has a fixed
+    scale; without, the hypervolume is relative to the range seen so far.
     """
 
     def __init__(self, space: SearchSpace, objectives: Sequence[Objective], metrics: Iterable[str] = ()):
@@ -32,10 +32,6 @@ class AskTellProblem(Problem):
         self.objectives = tuple(objectives)
         self.extra_metrics = frozenset(metrics)
         check_objectives(self.objectives)
-        missing = [o.name for o in self.objectives if o.bounds is None and o.name != "accuracy"]
-        if missing:
-            raise UserError(f"an ask/tell study needs bounds=(low, high) on objectives {', '.join(missing)} "
-                            "to scale the hypervolume")
 
     def metric_names(self) -> frozenset[str]:
         return super().metric_names() | self.extra_metrics
@@ -45,7 +41,8 @@ class AskTellProblem(Problem):
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         pairs = [sorted((o.to_min(lo), o.to_min(hi))) for o in self.objectives
-                 for lo, hi in [o.bounds if o.bounds is not None else (0.0, 1.0)]]
+                 for lo, hi in [o.bounds if o.bounds is not None else (0.0, 1.0) if o.name == "accuracy"
+                                else (np.nan, np.nan)]]
         return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
     def describe(self) -> dict[str, Any]:
@@ -60,10 +57,14 @@ class SearchResult:
         objectives: the objectives searched.
         front: the feasible non-dominated trials, sorted by the first objective.
         trials: every finished trial in the order it finished (failed ones included).
-        hypervolume: (evaluations, seconds, hypervolume) at every change of the front.
+        hypervolume: (evaluations, seconds, hypervolume) at every change of the front, all
+            on ``normalisation``.
         run_dir: the run directory, or ``None`` for a search without a store.
         scores: held-out scores by trial id (what :meth:`Study.tell` got as ``scores``, or a
             benchmark's score column): recorded, never seen by the strategy.
+        normalisation: how the hypervolume scales the objectives; ``normalisation.relative``
+            where some objective has no bounds and is scaled by the range seen (its
+            ``label()`` says so).
     """
 
     objectives: tuple[Objective, ...]
@@ -72,6 +73,7 @@ class SearchResult:
     hypervolume: list[tuple[int, float, float]]
     run_dir: Path | None = None
     scores: dict[int, dict[str, float]] = field(default_factory=dict)
+    normalisation: Normalisation | None = None
 
     def export(self, out: str | Path, *, select: Sequence[int] | None = None, quantize: str | None = None) -> list:
         """Write a deployment bundle per front member into ``out`` (as ``evonas export``).
@@ -148,7 +150,8 @@ class Study:
         seed: the run seed; every random choice derives from it.
         out: the run directory (must be new or empty); ``None`` keeps everything in memory.
         space: the search space of an ask/tell study (any :class:`~evonas.core.problem.SearchSpace`).
-        objectives: the objectives of an ask/tell study (each with ``bounds``).
+        objectives: the objectives of an ask/tell study (``bounds`` optional: without, the
+            hypervolume is relative to the range seen).
         initial: genomes evaluated before the strategy's first proposal.
         callbacks: called after every trial with ``(search, trial)``.
         config: a JSON-able description stored with the run (the CLI stores its parsed flags).
@@ -292,7 +295,7 @@ class Study:
         s = self.search
         run_dir = None if s.store is None else s.store.run_dir
         return SearchResult(tuple(self.problem.objectives), s.front(), list(s.trials), list(s.hv_history), run_dir,
-                            dict(s.scores))
+                            dict(s.scores), s.normalisation)
 
     @property
     def trials(self) -> list[Trial]:

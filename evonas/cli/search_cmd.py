@@ -64,7 +64,8 @@ def register_search(sub, argv: list[str]) -> None:
     p.add_argument("--custom-objective", dest="custom_objectives", action="append", default=None,
                    metavar="NAME=module:function:min|max[:free]",
                    help="a user objective computed by function(model, genome, context); ':free' marks it "
-                        "training-free (repeatable)")
+                        "training-free; a 'bounds = (low, high)' attribute on the function fixes its "
+                        "hypervolume range, else the hypervolume is relative to the range seen (repeatable)")
     p.add_argument("--constraint", dest="constraints", action="append", default=None,
                    help="bound on a metric, e.g. 'latency_ms<=5' (repeatable)")
     p.add_argument("--init", action="append", default=None, metavar="GENOME",
@@ -145,8 +146,10 @@ def run_search(args) -> int:
     if not args.quiet:
         failed = sum(not t.ok for t in result.trials)
         hv = result.hypervolume[-1][2] if result.hypervolume else 0.0
-        print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), hypervolume {hv:.4f}")
-        print_front(result.front, result.objectives, out)  # the front the search holds; nothing re-read
+        label = result.normalisation.label() if result.normalisation is not None else "hypervolume"
+        print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), {label} {hv:.4f}")
+        # the front the search holds, nothing re-read from the store
+        print_front(result.front, result.objectives, out, hypervolume_line(result.hypervolume, result.normalisation))
     study.close()
     return 0 if result.front else 1
 
@@ -171,18 +174,26 @@ class ProgressBar:
         self.bar.close()
 
 
-def print_front(front, objectives, run_dir) -> None:
-    """A front (trials) as a table of every objective, custom ones included, then the run directory."""
+def print_front(front, objectives, run_dir, line: str | None = None) -> None:
+    """A front (trials) as a table of every objective, custom ones included, then the run directory;
+    ``line`` (:func:`hypervolume_line`) goes in the title."""
     names = [o.name for o in objectives]
     extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
     units = {o.name: o.unit for o in objectives}
     header = ["id", *(f"{n} ({units[n]})" if units.get(n) else n for n in names), *extra, "genome"]
     rows = [[str(t.id), *(_fmt_metric(t.metrics, n) for n in names + extra), str(t.genome)] for t in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    print(f"Pareto front ({len(front)} members):")
+    print(f"Pareto front ({len(front)} members" + (f"; {line}" if line else "") + "):")
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
     print(f"run directory: {run_dir}")
+
+
+def hypervolume_line(history, normalisation) -> str | None:
+    """'hypervolume 0.4321' of a front's last hypervolume, or 'hypervolume (relative to the range seen: NAME) ...'."""
+    if normalisation is None or not history:
+        return None
+    return f"{normalisation.label()} {history[-1][2]:.4f}"
 
 
 def _fmt_metric(metrics: dict, name: str) -> str:
@@ -216,7 +227,7 @@ def run_front(args) -> int:
         names = [o.name for o in run.objectives]
         print(json.dumps([_row_json(t, names) for t in run.front], indent=2))
     else:
-        print_front(run.front, run.objectives, args.run_dir)
+        print_front(run.front, run.objectives, args.run_dir, hypervolume_line(run.hypervolume, run.normalisation))
     return 0
 
 
@@ -240,6 +251,9 @@ def run_history(args) -> int:
         values = [_fmt(t.metrics.get(n)) for n in names]
         parent = "-" if t.parent_id is None else str(t.parent_id)
         print("  ".join([str(t.id), parent, t.operator.ljust(16), t.state.value, *values, str(t.genome)]))
+    line = hypervolume_line(run.hypervolume, run.normalisation)
+    if line:
+        print(line)
     return 0
 
 

@@ -78,7 +78,8 @@ class Objective:
             ``source(model, genome, context)`` (see :data:`MetricSource`).
         training_free: the source needs no trained weights (computed before training).
         bounds: the (low, high) range in natural units used to scale the hypervolume;
-            ``None`` lets the problem derive it (e.g. from the space's largest network).
+            ``None`` lets the problem derive it (e.g. from the space's largest network), else
+            the hypervolume is scaled by the range seen so far and called relative.
     """
 
     name: str

@@ -18,9 +18,11 @@ any other value with one line naming the option and the range.
 from __future__ import annotations
 
 import collections.abc
-import math
 import dataclasses
+import functools
 import inspect
+import math
+import numbers
 import re
 import types
 import typing
@@ -37,23 +39,37 @@ RESERVED = frozenset({"self", "objectives", "seed", "constraints"})
 class Range:
     """The allowed values of a numeric option: ``low <= value <= high``, either end open (None).
 
-    NaN is never allowed; infinity only where the range has no end on that side.
+    With ``exclusive``, the ends themselves are not allowed (``low < value < high``). NaN is
+    never allowed; infinity only where the range has no end on that side.
     """
 
     low: float | None = None
     high: float | None = None
+    exclusive: bool = False
 
     def allows(self, value: float) -> bool:
         if math.isnan(value):
             return False
+        if self.exclusive:
+            return (self.low is None or value > self.low) and (self.high is None or value < self.high)
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
     def __str__(self) -> str:
+        low, high = _number(self.low), _number(self.high)
         if self.low is not None and self.high is not None:
-            return f"between {self.low:g} and {self.high:g}"
+            return f"{'strictly ' if self.exclusive else ''}between {low} and {high}"
         if self.low is not None:
-            return f"at least {self.low:g}"
-        return f"at most {self.high:g}" if self.high is not None else "a number"
+            return f"{'greater than' if self.exclusive else 'at least'} {low}"
+        if self.high is not None:
+            return f"{'less than' if self.exclusive else 'at most'} {high}"
+        return "a number"
+
+
+def _number(value: float | None) -> str:
+    """``value`` as a person writes it: 1000000, 0.02, 1e+300."""
+    if value is not None and float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}" if value is not None else ""
 
 
 @dataclass(frozen=True)
@@ -198,9 +214,9 @@ def check_value(option: Option, value: Any) -> None:
     if option.type is tuple:
         ok = isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
     elif option.type is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     elif option.type is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     else:
         ok = isinstance(value, option.type)
     if not ok:
@@ -216,6 +232,35 @@ def check_instance(plugin: Any) -> None:
     for option in options_of(type(plugin)):
         if option.parent is None and option.name in kept:
             check_value(option, kept[option.name])
+
+
+def check_fields(obj: Any) -> None:
+    """Raise :class:`UserError` if a field of dataclass ``obj`` has a wrong type or lies outside the
+    range its annotation declares (a nested options dataclass calls it from ``__post_init__``)."""
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    docs = _docstring_args(type(obj))
+    for f in dataclasses.fields(obj):
+        base, optional = _base_type(hints.get(f.name))
+        if base is not None:
+            check_value(Option(f.name, base, f.default, docs.get(f.name, ""), optional,
+                               range=_range(hints.get(f.name))[1]), getattr(obj, f.name))
+
+
+def checked(factory: Callable) -> Callable:
+    """Decorate a plug-in factory (a function or a ``from_options`` classmethod's function) so that
+    every call, from the CLI or from Python, first checks each declared option's type and range:
+    the one place its options are validated."""
+    signature = inspect.signature(factory)
+
+    @functools.wraps(factory)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        given = signature.bind(*args, **kwargs).arguments
+        for option in options_of(factory):
+            if option.parent is None and option.name in given:
+                check_value(option, given[option.name])
+        return factory(*args, **kwargs)
+
+    return call
 
 
 def check_options(plugin: Callable, given: dict[str, Any]) -> None:

@@ -1,4 +1,10 @@
-"""Pareto ranking and the archives of non-dominated trials (sorting and HV from pymoo).
+"""Pareto ranking, the hypervolume's normalisation and history, and the archives of non-dominated trials
+(sorting and HV from pymoo).
+
+:class:`Normalisation` is the one place that decides how objectives are scaled for the
+hypervolume: by the problem's declared bounds where it has them, else by the range seen so far
+(the hypervolume is then *relative*), and :class:`HypervolumeHistory` keeps a hypervolume
+history that is always on the latest range.
 
 :class:`ParetoArchive` keeps the trials no other trial dominates. :class:`NoiseAwareArchive`
 does the same with measured objectives compared as intervals (``--noise-aware``): a trial
@@ -8,13 +14,14 @@ on the strength of overlapping intervals, both are measured again side by side.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
 import numpy as np
 from pymoo.indicators.hv import HV
 from pymoo.operators.survival.rank_and_crowding.metrics import get_crowding_function
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting, find_non_dominated
-
-import dataclasses
-from typing import Callable, Mapping, Sequence
 
 from evonas.core.objectives import Constraint, Objective, to_min_intervals, to_min_vector
 from evonas.core.problem import Trial
@@ -77,6 +84,121 @@ def hypervolume(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> flo
         return 0.0
     scaled = normalized(np.atleast_2d(values), lower, upper)
     return float(HV(ref_point=np.ones(scaled.shape[1]))(scaled))
+
+
+RANGE_MARGIN = 0.1
+"""A range seen is widened by this fraction beyond its worst value, so the worst point seen still adds volume."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How the objectives are scaled to [0, 1] for the hypervolume (reference point (1, ..., 1)).
+
+    Attributes:
+        lower: per objective, the minimisation-form value scaled to 0.
+        upper: per objective, the minimisation-form value scaled to 1.
+        seen: the names of the objectives without declared bounds, scaled by the range seen so
+            far; empty when every objective has declared bounds.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    seen: tuple[str, ...] = ()
+
+    @property
+    def relative(self) -> bool:
+        """Whether the hypervolume depends on the range seen (and so changes as it widens)."""
+        return bool(self.seen)
+
+    def hypervolume(self, values: np.ndarray) -> float:
+        """Hypervolume of the minimisation-form rows ``values`` under this normalisation."""
+        return hypervolume(values, self.lower, self.upper) if len(values) else 0.0
+
+    def label(self) -> str:
+        """'hypervolume', or 'hypervolume (relative to the range seen: size_mb)' where it is relative."""
+        return f"hypervolume (relative to the range seen: {', '.join(self.seen)})" if self.relative else "hypervolume"
+
+    def same_as(self, other: "Normalisation | None") -> bool:
+        """Whether ``other`` scales exactly as this one does."""
+        return (other is not None and self.seen == other.seen and np.array_equal(self.lower, other.lower, equal_nan=True)
+                and np.array_equal(self.upper, other.upper, equal_nan=True))
+
+
+def normalisation(names: Sequence[str], lower: np.ndarray, upper: np.ndarray,
+                  seen: np.ndarray | None = None) -> Normalisation:
+    """The hypervolume's normalisation: declared bounds where finite, else the range seen.
+
+    Args:
+        names: the objectives' names.
+        lower, upper: declared minimisation-form bounds (a problem's ``bounds()``); NaN where
+            an objective has none.
+        seen: minimisation-form rows of every finished feasible trial so far (only their
+            per-objective minimum and maximum matter).
+
+    An objective without bounds runs from the best value seen to the worst plus
+    :data:`RANGE_MARGIN` of the range (so a maximised objective's range runs from its largest
+    value down). A range of one value (one trial, or all alike) scales every value seen to 0,
+    so that objective neither adds nor removes volume; before any feasible trial the bounds
+    stay NaN (the front is empty then, and its hypervolume 0).
+    """
+    lower, upper = np.array(lower, dtype=float), np.array(upper, dtype=float)
+    unknown = ~(np.isfinite(lower) & np.isfinite(upper))
+    if not unknown.any():
+        return Normalisation(lower, upper)
+    rows = np.empty((0, len(names))) if seen is None else np.atleast_2d(np.asarray(seen, dtype=float))
+    if len(rows):
+        lo, hi = rows.min(axis=0), rows.max(axis=0)
+        span = np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1.0))
+        lower[unknown] = lo[unknown]
+        upper[unknown] = np.where(hi > lo, hi + RANGE_MARGIN * span, lo + span)[unknown]
+    else:
+        lower[unknown], upper[unknown] = np.nan, np.nan
+    return Normalisation(lower, upper, tuple(n for n, u in zip(names, unknown) if u))
+
+
+class HypervolumeHistory:
+    """(evaluations, seconds, hypervolume) at every change of the front, all on the latest normalisation.
+
+    :meth:`see` every finished feasible trial's values and :meth:`record` the front whenever it
+    changes; where an objective has no declared bounds, a trial that widens the range seen
+    changes the normalisation, and :meth:`entries` then recomputes the whole history on it.
+    """
+
+    def __init__(self, names: Sequence[str], lower: np.ndarray, upper: np.ndarray):
+        self.names, self.lower, self.upper = tuple(names), np.asarray(lower, float), np.asarray(upper, float)
+        self._range: np.ndarray | None = None  # rows: per-objective min and max seen
+        self._fronts: list[tuple[int, float, np.ndarray]] = []
+        self._entries: list[tuple[int, float, float]] = []
+        self._on: Normalisation | None = None
+
+    @property
+    def normalisation(self) -> Normalisation:
+        """The normalisation of the range seen so far."""
+        return normalisation(self.names, self.lower, self.upper, self._range)
+
+    def see(self, values: np.ndarray) -> None:
+        """Widen the range seen by one finished feasible trial's minimisation-form values."""
+        v = np.asarray(values, float)[None, :]
+        self._range = np.vstack([v, v]) if self._range is None else \
+            np.vstack([np.minimum(self._range[0], v[0]), np.maximum(self._range[1], v[0])])
+
+    def record(self, evaluations: int, seconds: float, front: np.ndarray) -> None:
+        """Add the front (minimisation-form rows) after ``evaluations`` evaluations."""
+        front = np.array(front, dtype=float)
+        self._fronts.append((evaluations, seconds, front))
+        if self._on is not None and self._on.same_as(self.normalisation):
+            self._entries.append((evaluations, seconds, self._on.hypervolume(front)))
+
+    def __len__(self) -> int:
+        return len(self._fronts)
+
+    def entries(self) -> list[tuple[int, float, float]]:
+        """Every recorded front's hypervolume on the current normalisation."""
+        current = self.normalisation
+        if not current.same_as(self._on) or len(self._entries) != len(self._fronts):
+            self._on = current
+            self._entries = [(n, s, current.hypervolume(front)) for n, s, front in self._fronts]
+        return list(self._entries)
 
 
 def interval_dominates(a_low: np.ndarray, a_high: np.ndarray, b_low: np.ndarray, b_high: np.ndarray) -> bool:

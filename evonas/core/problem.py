@@ -193,7 +193,9 @@ class Problem(abc.ABC):
         """Lower and upper bound of each objective in minimisation form, for hypervolume.
 
         Objectives are scaled to [0, 1] by these bounds and the hypervolume reference
-        point is (1, ..., 1).
+        point is (1, ..., 1). NaN (both sides) where an objective's range is not known in
+        advance: it is then scaled by the range seen so far
+        (:func:`~evonas.core.pareto.normalisation`) and the hypervolume is relative.
         """
 
     def describe(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, non_finite, to_min_vector
-from evonas.core.pareto import ParetoArchive, StoredRemeasures, hypervolume, with_metrics
+from evonas.core.pareto import HypervolumeHistory, Normalisation, ParetoArchive, StoredRemeasures, with_metrics
 from evonas.core.problem import Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
 from evonas.engine.executors import Executor, InProcess, Outcome, Task, evaluate_task
 from evonas.engine.results import StoredRun
@@ -148,11 +148,11 @@ class Search:
         self.strategy.check(len(self.objectives))
         self.problem.check_constraints(self.constraints)
         self.lower_, self.upper_ = self.problem.bounds()
-        if self.store is not None:
-            self.store.set_meta("bounds", [self.lower_.tolist(), self.upper_.tolist()])
+        if self.store is not None:  # an objective without declared bounds is stored as None
+            self.store.set_meta("bounds", [_json_bounds(self.lower_), _json_bounds(self.upper_)])
         self.started_ = time.perf_counter()
         self.elapsed_before_ = 0.0
-        self.hv_history: list[tuple[int, float, float]] = []  # (evaluations, seconds, hypervolume)
+        self.hv_ = HypervolumeHistory([o.name for o in self.objectives], self.lower_, self.upper_)
         self._next_id = self.store.next_id() if self.store is not None else 0
         self._asked = 0
         self._told = 0
@@ -176,9 +176,20 @@ class Search:
         """Candidates told or being evaluated: what a budget of evaluations counts before asking again."""
         return len(self.trials) + len(self.inflight_)
 
+    @property
+    def hv_history(self) -> list[tuple[int, float, float]]:
+        """(evaluations, seconds, hypervolume) at every change of the front, all on the latest
+        :attr:`normalisation` (recomputed when the range seen widens)."""
+        return self.hv_.entries()
+
+    @property
+    def normalisation(self) -> Normalisation:
+        """How the hypervolume scales the objectives: the problem's bounds, else the range seen so far."""
+        return self.hv_.normalisation
+
     def hypervolume(self) -> float:
-        """Hypervolume of the current front, objectives scaled by the problem's bounds."""
-        return hypervolume(self.archive.values, self.lower_, self.upper_) if len(self.archive) else 0.0
+        """Hypervolume of the current front under :attr:`normalisation`."""
+        return self.normalisation.hypervolume(self.archive.values) if len(self.archive) else 0.0
 
     # -- resume ---------------------------------------------------------------------------
     def resume(self, stored: StoredRun | None = None) -> int:
@@ -376,10 +387,12 @@ class Search:
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:
         """Add a finished trial to the history, the archive and the strategy."""
         self.trials.append(trial)
-        if self.archive.add(trial) or not self.hv_history:
+        if trial.feasible:
+            self.hv_.see(trial.values)
+        if self.archive.add(trial) or not len(self.hv_):
             if seconds is None:
                 seconds = self.elapsed_before_ + time.perf_counter() - self.started_
-            self.hv_history.append((len(self.trials), seconds, self.hypervolume()))
+            self.hv_.record(len(self.trials), seconds, self.archive.values)
         self.strategy.tell(trial)
 
     def _remeasure(self, first: Trial, second: Trial) -> tuple[Trial, Trial]:
@@ -428,6 +441,10 @@ class Search:
         objectives = self.problem.score_objectives
         rows = [to_min_vector(objectives, {**t.metrics, **self.scores.get(t.id, {})}) for t in self.archive.trials]
         return np.array(rows).reshape(len(rows), len(objectives))
+
+
+def _json_bounds(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def _reason(failure: BaseException | str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from evonas.core.objectives import Constraint, Direction, Objective, to_min_vector
-from evonas.core.pareto import NoiseAwareArchive, ParetoArchive, StoredRemeasures, hypervolume
+from evonas.core.pareto import HypervolumeHistory, Normalisation, NoiseAwareArchive, ParetoArchive, StoredRemeasures
 from evonas.core.problem import SearchSpace, Trial, TrialState
 from evonas.engine.store import CandidateRow, Measurement, RunStore
 
@@ -57,7 +57,8 @@ class StoredRun:
         config: the configuration stored when the run was created (incl. ``search``: the CLI's spec).
         objectives: the objectives searched (names, directions, units, bounds; no sources).
         constraints: the run's constraints.
-        bounds: the (lower, upper) minimisation-form bounds its hypervolume was scaled by, if stored.
+        bounds: the (lower, upper) minimisation-form bounds its hypervolume was scaled by, if stored
+            (NaN for an objective without bounds, scaled by the range seen).
         trials: every candidate in id order, running ones included.
         scores: held-out scores by candidate id.
         remeasures: side-by-side re-measurements of a noise-aware run, in the order taken.
@@ -98,7 +99,8 @@ class StoredRun:
         run = cls(
             run_dir=store.run_dir, config=config, objectives=objectives,
             constraints=tuple(Constraint.parse(c) for c in config.get("constraints", ())),
-            bounds=None if bounds is None else (np.asarray(bounds[0], float), np.asarray(bounds[1], float)),
+            bounds=None if bounds is None else tuple(np.array([np.nan if b is None else b for b in side], float)
+                                                     for side in bounds),
             trials=tuple(_trial(r, objectives) for r in store.candidates(include_running=True)),
             scores=store.scores(), remeasures=tuple(store.remeasures()),
             measurements=tuple(store.measurements()), versions=tuple(store.versions()), next_id=store.next_id())
@@ -180,22 +182,35 @@ class StoredRun:
         members = [] if archive is None else archive.trials
         return tuple(sorted(members, key=lambda t: tuple(np.round(t.values, 12))))
 
-    @functools.cached_property
+    @property
     def hypervolume(self) -> tuple[HypervolumePoint, ...]:
         """(evaluations, seconds since the first candidate started, hypervolume) at every front change.
 
-        Uses the bounds stored with the run, the same the search reported; empty without them.
+        Uses the bounds stored with the run, the same the search reported; an objective stored
+        without bounds is scaled by the range the whole run saw, so every entry is on the latest
+        range (:attr:`normalisation`). Empty for a run stored without bounds.
         """
+        return () if self._history is None else tuple(self._history.entries())
+
+    @property
+    def normalisation(self) -> Normalisation | None:
+        """How the hypervolume scales the objectives (``relative`` where some have no bounds);
+        ``None`` for a run stored without bounds."""
+        return None if self._history is None else self._history.normalisation
+
+    @functools.cached_property
+    def _history(self) -> HypervolumeHistory | None:
+        """The run's hypervolume history, replayed from the told candidates."""
         if self.bounds is None:
-            return ()
-        lower, upper = self.bounds
+            return None
+        history = HypervolumeHistory([o.name for o in self.objectives], *self.bounds)
         first = min((t.started_at for t in self.told), default=0.0)
-        out: list[HypervolumePoint] = []
         for n, t, changed, archive in self.replay():
-            if changed or not out:
-                hv = hypervolume(archive.values, lower, upper) if len(archive) else 0.0
-                out.append((n, t.finished_at - first, hv))
-        return tuple(out)
+            if t.feasible:
+                history.see(t.values)
+            if changed or not len(history):
+                history.record(n, t.finished_at - first, archive.values)
+        return history
 
 
 def _objectives(config: dict[str, Any]) -> tuple[Objective, ...]:

@@ -6,12 +6,13 @@ import math
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from evonas.core.errors import UserError
+from evonas.core.options import Range, checked
 from evonas.core.objectives import Constraint, MetricContext, Objective, check_objectives, interval_names
 from evonas.core.problem import Evaluation, Problem, Proposal, WeightTransfer
 from evonas.mobilenet.builder import build
@@ -127,10 +128,14 @@ class ImageClassification(Problem):
         self._cheap: dict[tuple, dict[str, float]] = {}
 
     @classmethod
+    @checked
     def from_options(cls, objectives: Sequence[Objective], seed: int = 0, data: str | None = None,
-                     epochs: float = 3, batch_size: int = 64, lr: float = 5e-3, val_fraction: float = 0.2,
-                     device: str = "cpu", inherit_epochs: float = 1.0,
-                     resolution: int | None = None) -> "ImageClassification":
+                     epochs: Annotated[float, Range(0, 10_000, exclusive=True)] = 3,
+                     batch_size: Annotated[int, Range(1, 65_536)] = 64,
+                     lr: Annotated[float, Range(0, 10, exclusive=True)] = 5e-3,
+                     val_fraction: Annotated[float, Range(0, 1, exclusive=True)] = 0.2,
+                     device: str = "cpu", inherit_epochs: Annotated[float, Range(0, 10_000)] = 1.0,
+                     resolution: Annotated[int | None, Range(1, 2048)] = None) -> "ImageClassification":
         """Real training of MobileNetV3-like networks on an image dataset.
 
         Args:
@@ -148,14 +153,6 @@ class ImageClassification(Problem):
         from evonas.mobilenet.space import SpaceConfig
         from evonas.mobilenet.training import check_device
 
-        if epochs <= 0:
-            raise UserError(f"--epochs must be positive, got {epochs}")
-        if not 0 < val_fraction < 1:
-            raise UserError(f"--val-fraction must lie strictly between 0 and 1, got {val_fraction}")
-        if inherit_epochs < 0:
-            raise UserError(f"--inherit-epochs must be 0 (no inheritance) or positive, got {inherit_epochs}")
-        if resolution is not None and resolution < 1:
-            raise UserError(f"--resolution must be a positive number of pixels, got {resolution}")
         check_device(device)
         dataset = presented(load_dataset(data), resolution, embedded=data is None)
         splits = Splits.from_dataset(dataset, val_fraction, seed)
@@ -272,7 +269,8 @@ class ImageClassification(Problem):
         """Minimisation-form bounds per objective, for the hypervolume.
 
         Accuracy lies in [0, 1]; a training-free cost runs from 0 to 1.1 x its value on the
-        space's largest network; other objectives need their ``Objective.bounds``.
+        space's largest network; other objectives use their ``Objective.bounds``, else are NaN
+        (computed after training: the hypervolume is then relative to the range seen).
         """
         if self._bounds is None:
             lows, highs = [], []
@@ -287,9 +285,8 @@ class ImageClassification(Problem):
                                             for g in (self.space.smallest(), self.space.largest())]
                     values = [e[o.name] for e in extremes]
                     lo, hi = min(0.0, *values), 1.1 * max(values) if max(values) > 0 else 0.0
-                else:
-                    raise UserError(f"objective {o.name!r} cannot be computed before training, so its range is "
-                                    f"unknown: give the Objective bounds=(low, high) for the hypervolume")
+                else:  # known only once trained: the hypervolume is relative to the range seen
+                    lo, hi = np.nan, np.nan
                 a, b = sorted((o.to_min(lo), o.to_min(hi)))
                 lows.append(a)
                 highs.append(b)

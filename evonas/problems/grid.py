@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Objective
+from evonas.core.options import Range, checked
 from evonas.core.pareto import hypervolume
 from evonas.core.problem import Evaluation, Problem, Proposal
 
@@ -116,10 +117,11 @@ class GridProblem(Problem):
 
         if function not in FUNCTIONS:
             raise UserError(f"unknown function {function!r}; choose one of: {', '.join(FUNCTIONS)}")
-        if variables < 2 or levels < 2:
-            raise UserError(f"a grid problem needs --variables >= 2 and --levels >= 2, got {variables}, {levels}")
-        self.function, self.variables, self.levels = function, variables, levels
         k = FUNCTIONS[function]
+        if variables < max(2, k) or levels < 2:
+            raise UserError(f"{function} on a grid needs --variables >= {max(2, k)} and --levels >= 2, "
+                            f"got {variables}, {levels}")
+        self.function, self.variables, self.levels = function, variables, levels
         self.pymoo_ = get_problem(function, n_var=variables, **({"n_obj": k} if k > 2 else {}))
         self.space = IntegerSpace(variables, levels)
         self.objectives = tuple(Objective.minimize(f"f{i + 1}") for i in range(k))
@@ -128,7 +130,9 @@ class GridProblem(Problem):
         self.lower_, self.upper_ = front.min(axis=0), front.max(axis=0) + 0.1 * span
 
     @classmethod
-    def from_options(cls, function: str = "zdt1", variables: int = 10, levels: int = 11) -> "GridProblem":
+    @checked
+    def from_options(cls, function: str = "zdt1", variables: Annotated[int, Range(2, 1000)] = 10,
+                     levels: Annotated[int, Range(2, 1000)] = 11) -> "GridProblem":
         """A ZDT or DTLZ function on an integer grid.
 
         Args:

@@ -19,12 +19,13 @@ import functools
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
 from evonas.core.errors import DataError, UserError
 from evonas.core.objectives import Constraint, Objective, check_against_table, interval_names
+from evonas.core.options import Range, checked
 from evonas.core.problem import Evaluation, Problem, Proposal
 from evonas.problems.noise import MeasurementNoise
 from evonas.core.pareto import hypervolume
@@ -193,11 +194,12 @@ class NB201Problem(Problem):
         self._reference: float | None = None
 
     @classmethod
+    @checked
     def from_options(cls, table: str | None = None, search_column: str = "c10_test_acc_200ep_mean",
                      score_column: str | None = None,
                      cost_column: tuple[str, ...] = ("hwnb_fpga_lat_ms_c10",),
-                     cost_table: str | None = None, latency_noise: float = 0.0,
-                     side_by_side_noise: float = 0.01) -> "NB201Problem":
+                     cost_table: str | None = None, latency_noise: Annotated[float, Range(0, 5)] = 0.0,
+                     side_by_side_noise: Annotated[float, Range(0, 5)] = 0.01) -> "NB201Problem":
         """NAS-Bench-201 from its tables, objectives chosen by column name.
 
         Args:

@@ -68,7 +68,7 @@ def _summary(view: RunView, written_at: dt.datetime) -> str:
     if spec.get("target"):
         facts.insert(1, f"target <b>{escape(spec['target'])}</b>")
     if view.hypervolume:
-        facts.append(f"hypervolume {view.hypervolume[-1][2]:.4g}")
+        facts.append(f"{escape(view.hypervolume_label)} {view.hypervolume[-1][2]:.4g}")
     out = [f'<p class="summary">{" · ".join(facts)}. Report written {written_at:%Y-%m-%d %H:%M:%S %Z}.</p>']
     if view.running:
         ids = ", ".join(f"#{r.id}" for r in view.running)

@@ -179,6 +179,7 @@ def hypervolume_figure(view: RunView) -> Figure:
     """Hypervolume of the front against evaluations and against wall time."""
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     by_evals, by_time = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    relative = view.normalisation is not None and view.normalisation.relative
     hv = list(view.hypervolume)
     if hv:
         end_n, end_s = len(view.told), view.wall_seconds
@@ -190,9 +191,11 @@ def hypervolume_figure(view: RunView) -> Figure:
         by_time.set_xlabel(f"wall time ({'min' if minutes else 's'})")
     by_evals.set_xlabel("evaluations")
     for ax in (by_evals, by_time):
-        ax.set_ylabel("hypervolume")
+        ax.set_ylabel("hypervolume" + (" (relative)" if relative else ""))
         ax.grid(alpha=0.3)
-    fig.suptitle("Hypervolume of the front (normalised objectives, the run's bounds)")
+    fig.suptitle("Hypervolume of the front (normalised objectives, " + (
+        f"relative to the range seen: {', '.join(view.normalisation.seen)}; every point on the final range)"
+        if relative else "the run's bounds)"))
     return fig
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evonas.core.objectives import Objective
+from evonas.core.pareto import Normalisation
 from evonas.engine.results import HypervolumePoint, StoredRun, StoredTrial
 
 CHECKPOINTS = (0.25, 0.5, 0.75)
@@ -68,6 +69,17 @@ class RunView:
     def hypervolume(self) -> tuple[HypervolumePoint, ...]:
         """(evaluations, seconds, hypervolume) at every change of the front."""
         return self.run.hypervolume
+
+    @property
+    def normalisation(self) -> Normalisation | None:
+        """How the hypervolume scales the objectives (``relative`` where some have no bounds and are
+        scaled by the range seen); ``None`` for a run stored without bounds."""
+        return self.run.normalisation
+
+    @property
+    def hypervolume_label(self) -> str:
+        """'hypervolume', or 'hypervolume (relative to the range seen: NAME)'."""
+        return "hypervolume" if self.normalisation is None else self.normalisation.label()
 
     @property
     def config(self) -> dict[str, Any]:

@@ -88,11 +88,14 @@ class SyntheticProblem(Problem):
             by genome (0: instant).
         latency_noise: report the costs as a noisy machine measures them: lognormal noise of
             this sigma, with intervals, and :meth:`remeasure` side by side (0: exact).
+        unbounded_costs: declare no bounds for the costs, as a metric known only after
+            training would: the hypervolume is then relative to the range seen.
     """
 
     def __init__(self, n_objectives: int = 2, fail_every: int = 0, nan_every: int = 0,
                  positions: int = 6, choices: int = 4, crash_every: int = 0, hang_every: int = 0,
-                 hang_seconds: float = 3600.0, delay: float = 0.0, oom_every: int = 0, latency_noise: float = 0.0):
+                 hang_seconds: float = 3600.0, delay: float = 0.0, oom_every: int = 0, latency_noise: float = 0.0,
+                 unbounded_costs: bool = False):
         if n_objectives < 2:
             raise UserError(f"the synthetic problem needs at least 2 objectives, got {n_objectives}")
         if min(fail_every, nan_every, crash_every, hang_every, oom_every) < 0 or delay < 0:
@@ -107,6 +110,7 @@ class SyntheticProblem(Problem):
         self.oom_every = oom_every
         self.delay = delay
         self.noise = MeasurementNoise(latency_noise) if latency_noise else None
+        self.unbounded_costs = unbounded_costs
         self.cost_columns = cost_names(n_objectives - 1)
         self.objectives = (Objective.maximize("accuracy"),
                            *(Objective.minimize(c, training_free=True) for c in self.cost_columns))
@@ -179,6 +183,14 @@ class SyntheticProblem(Problem):
         return {c: float(self.table_[c][code]) for c in self.cost_columns if c in names}
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The true min and max of each objective (minimisation form) over the whole space; NaN for
+        the costs with ``unbounded_costs``."""
+        lower, upper = self.table_bounds()
+        if self.unbounded_costs:
+            lower[1:], upper[1:] = np.nan, np.nan
+        return lower, upper
+
+    def table_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """The true min and max of each objective (minimisation form) over the whole space."""
         values = self.values()
         return values.min(axis=0), values.max(axis=0)
@@ -189,8 +201,8 @@ class SyntheticProblem(Problem):
         return np.unique(values[pareto_rank(values) == 0], axis=0)
 
     def reference_hypervolume(self) -> float:
-        """Hypervolume of :meth:`true_front` scaled by :meth:`bounds`: the best any search can reach."""
-        return hypervolume(self.true_front(), *self.bounds())
+        """Hypervolume of :meth:`true_front` scaled by :meth:`table_bounds`: the best any search can reach."""
+        return hypervolume(self.true_front(), *self.table_bounds())
 
     def is_faulty(self, genome: SyntheticGenome) -> bool:
         """Whether ``genome`` fails: :meth:`evaluate` raises, returns NaN, crashes or hangs."""
