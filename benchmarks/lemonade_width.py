@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from evonas.api.spec import RunSpec, build_problem
-from evonas.engine.results import replay, stored_front
-from evonas.engine.store import RunStore
+from evonas.engine.results import StoredRun
 from evonas.mobilenet.space import parse_genome
 
 
@@ -69,19 +68,16 @@ def run(seed: int, evaluations: int, runs_dir: Path, initial: int) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"'{' '.join(cmd)}' failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     wall = time.perf_counter() - t0
-    store = RunStore.open(out)
-    try:
-        operators = Counter(r.operator for r in store.told_in_order())
-        first_wider = None
-        for n, _, _, archive in replay(store):
-            if first_wider is None and any(_wider(parse_genome(str(t.genome)), floor) for t in archive.trials):
-                first_wider = n
-        front = [{"id": r.id, "genome": r.genome, "widths": widths(parse_genome(r.genome)),
-                  "wider_than_initial": _wider(parse_genome(r.genome), floor), "operator": r.operator,
-                  "accuracy": r.metrics["accuracy"], "latency_ms": r.metrics["latency_ms"]}
-                 for r in stored_front(store)]
-    finally:
-        store.close()
+    stored = StoredRun.read(out)
+    operators = Counter(t.operator for t in stored.told)
+    first_wider = None
+    for n, _, _, archive in stored.replay():
+        if first_wider is None and any(_wider(parse_genome(str(t.genome)), floor) for t in archive.trials):
+            first_wider = n
+    front = [{"id": t.id, "genome": str(t.genome), "widths": widths(parse_genome(str(t.genome))),
+              "wider_than_initial": _wider(parse_genome(str(t.genome)), floor), "operator": t.operator,
+              "accuracy": t.metrics["accuracy"], "latency_ms": t.metrics["latency_ms"]}
+             for t in stored.front]
     wider = sum(m["wider_than_initial"] for m in front)
     return {"seed": seed, "command": cmd, "run_dir": str(out), "wall_seconds": wall,
             "initial": [str(g) for g in init], "initial_widths": floor,

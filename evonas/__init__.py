@@ -23,7 +23,7 @@ _PUBLIC = {
     "Study": "evonas.api.study", "SearchResult": "evonas.api.study", "AskTellProblem": "evonas.api.study",
     "Pending": "evonas.engine.driver", "Search": "evonas.engine.driver",
     "MaxEvaluations": "evonas.engine.driver", "MaxSeconds": "evonas.engine.driver", "AnyOf": "evonas.engine.driver",
-    "export_front": "evonas.engine.export",
+    "export_front": ("evonas.api.spec", "export_run"),
     "Executor": "evonas.engine.executors", "InProcess": "evonas.engine.executors",
     "ProcessPool": "evonas.engine.executors", "RayPool": "evonas.engine.ray_executor",
     # the ground types
@@ -40,6 +40,7 @@ _PUBLIC = {
     # the MobileNetV3-like domain
     "ImageClassification": "evonas.mobilenet.problem", "MobileNetSpace": "evonas.mobilenet.space",
     "SpaceConfig": "evonas.mobilenet.space", "Genome": "evonas.mobilenet.space",
+    "Activation": "evonas.mobilenet.space",
     "load_dataset": "evonas.mobilenet.data", "TrainConfig": "evonas.mobilenet.training",
     # benchmark problems
     "NB201Problem": "evonas.problems.nb201", "OFAProblem": "evonas.problems.ofa",

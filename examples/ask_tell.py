@@ -35,7 +35,7 @@ def build_net(genome, num_classes: int = 10) -> nn.Module:
     layers: list[nn.Module] = [nn.Conv2d(1, genome.stem, 3, padding=1), nn.BatchNorm2d(genome.stem), nn.ReLU()]
     channels = genome.stem
     for i, stage in enumerate(genome.stages):
-        act = nn.ReLU if stage.act == "re" else nn.Hardswish
+        act = nn.ReLU if stage.act is evonas.Activation.RELU else nn.Hardswish
         for j, block in enumerate(stage.blocks):
             hidden, stride = channels * block.expand, 2 if i in (1, 3) and j == 0 else 1
             layers += [nn.Conv2d(channels, hidden, 1), nn.BatchNorm2d(hidden), act(),

@@ -34,7 +34,7 @@ from torch import nn
 
 from evonas.mobilenet.builder import InvertedResidual, MobileNetLike, SqueezeExcite, build, init_weights, make_divisible
 from evonas.core.errors import UserError
-from evonas.mobilenet.space import Genome, MobileNetSpace, SpaceConfig
+from evonas.mobilenet.space import Activation, Genome, MobileNetSpace, SpaceConfig
 from hardware.fingerprint import differences, environment_fingerprint
 from hardware.onnx_io import OPSET
 from hardware.registry import get_target
@@ -103,7 +103,7 @@ class BlockSpec:
         return InvertedResidual(self.in_ch, self.out_ch, self.kernel, self.expand, self.stride, self.act, self.se)
 
     def emit(self, g: "_OnnxGraph", x: str) -> str:
-        act = "HardSwish" if self.act == "hs" else "Relu"
+        act = "HardSwish" if self.act == Activation.HSWISH else "Relu"
         mid = self.in_ch * self.expand
         y = g.op(act, [g.conv(x, self.in_ch, mid, 1)])
         y = g.op(act, [g.conv(y, mid, mid, self.kernel, self.stride, groups=mid)])
@@ -192,7 +192,7 @@ def model_layers(model: MobileNetLike, input_shape: tuple[int, int, int]) -> lis
         s, in_ch = block.dw_conv.stride[0], block.expand_conv.in_channels
         layers.append(BlockSpec(in_ch, block.project_conv.out_channels, block.dw_conv.kernel_size[0],
                                 block.dw_conv.in_channels // in_ch, s,
-                                "hs" if isinstance(block.expand_act, nn.Hardswish) else "re",
+                                Activation.HSWISH if isinstance(block.expand_act, nn.Hardswish) else Activation.RELU,
                                 isinstance(block.se, SqueezeExcite), h, w))
         h, w = _out(h, s), _out(w, s)
     layers.append(HeadSpec(model.classifier.in_features, model.classifier.out_features, h, w))
@@ -210,7 +210,7 @@ def space_layers(config: SpaceConfig, input_shape: tuple[int, int, int], num_cla
         for out_ch in widths:
             for k in config.kernels:
                 for e in config.expands:
-                    for act in ("re", "hs"):
+                    for act in Activation:
                         for se in (False, True):
                             layers += [BlockSpec(i, out_ch, k, e, stride, act, se, h, w) for i in inputs]
                             if config.max_depth > 1:

@@ -558,14 +558,13 @@ class SwapActivation(Morphism):
 
     name = "swap_activation"
     function_preserving = False
-    OTHER = {"re": "hs", "hs": "re"}
 
     def sites(self, genome, space):
-        return [(i,) for i, s in enumerate(genome.stages) if s.act in self.OTHER]
+        return [(i,) for i in range(len(genome.stages))]
 
     def child(self, genome, site):
         (i,) = site
-        return with_stage(genome, i, replace(genome.stages[i], act=self.OTHER[genome.stages[i].act]))
+        return with_stage(genome, i, replace(genome.stages[i], act=genome.stages[i].act.other))
 
     def transfer(self, parent, site, src, dst):
         copy_mapped(src, dst)

@@ -13,7 +13,7 @@ from evonas.problems.ofa import OFAProblem
 from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint
-from evonas.core.problem import Proposal
+from evonas.core.problem import Proposal, TrialState
 from evonas.engine.store import RunStore
 from conftest import shared_data
 
@@ -141,7 +141,7 @@ def test_search_cli_nb201_writes_a_run_store(table, tmp_path, capsys):
     with RunStore.open(out) as store:
         rows = store.candidates()
         assert store.config["problem"]["problem"] == "nb201"
-    assert len(rows) == 60 and all(r.status == "ok" for r in rows)
+    assert len(rows) == 60 and all(r.status is TrialState.OK for r in rows)
     assert set(rows[0].metrics) == {"c100_test_acc_200ep_mean", "hwnb_eyeriss_lat_ms_c10"}
     assert len({r.genome for r in rows}) == 60  # the default (spls) never re-evaluates a cell
     assert "Pareto front" in capsys.readouterr().out

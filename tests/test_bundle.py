@@ -16,12 +16,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from evonas.api.spec import RunSpec, search_args
+from evonas.api.spec import RunSpec, export_plan, search_args
 from evonas.api.study import SearchResult
 from evonas.cli import build_parser, main
 from evonas.cli.search_cmd import spec_from_args
-from evonas.engine.export import space_of
-from evonas.engine.store import RunStore
+from evonas.engine.results import StoredRun
+from evonas.engine.store import load_weights
+from evonas.mobilenet.space import MobileNetSpace
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.data import embedded_default, load_npz
 
@@ -65,12 +66,11 @@ def _front(run_dir: Path, capsys) -> list[dict]:
 
 
 def _torch_model(run_dir: Path, cid: int):
-    with RunStore.open(run_dir) as store:
-        space = space_of(store)
-        problem = store.config["problem"]
-        row = next(r for r in store.candidates() if r.id == cid)
-        model = build(space.parse(row.genome), space.config, tuple(problem["input_shape"]), problem["num_classes"])
-        model.load_state_dict(store.load_weights(cid))
+    run = StoredRun.read(run_dir)
+    plan = export_plan(run)
+    space = MobileNetSpace(plan.space_config)
+    model = build(run.parsed(space).trial(cid).genome, space.config, plan.input_shape, plan.num_classes)
+    model.load_state_dict(load_weights(run_dir, cid))
     return model.eval()
 
 
@@ -150,8 +150,7 @@ def test_manifest_and_card_describe_objectives_preprocessing_and_latency(exporte
 @pytest.mark.slow
 def test_the_reproduce_command_parses_back_to_the_stored_spec(exported, run_dir):
     _, manifest, _ = exported
-    with RunStore.open(run_dir) as store:
-        stored = RunSpec.from_dict(store.config["search"])
+    stored = RunSpec.from_dict(StoredRun.read(run_dir).spec)
     for m in manifest["models"]:
         argv = shlex.split(m["commands"]["search"])
         assert argv[:2] == ["evonas", "search"]
@@ -281,3 +280,13 @@ def test_a_dataset_keeps_its_normalisation_constants(tmp_path):
     assert data.class_names == ("0", "1", "2", "3")
     train, val = data.split(0.25, seed=1)
     assert train.normalisation == val.normalisation == norm
+
+
+@pytest.mark.slow
+def test_an_export_reads_the_run_database_once(run_dir, tmp_path, capsys, monkeypatch):
+    from test_stored_run import count_connections
+
+    cid = _front(run_dir, capsys)[0]["id"]
+    opened = count_connections(monkeypatch)
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "one"), "--select", str(cid)]) == 0
+    assert opened == [run_dir / "run.db"]

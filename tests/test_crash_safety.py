@@ -157,7 +157,7 @@ def test_injected_failures_are_recorded_and_the_search_completes(tmp_path):
     assert all(t.error for t in failed) and not {t.id for t in failed} & {t.id for t in result.front}
     with RunStore.open(tmp_path / "run") as store:
         rows = store.candidates()
-    assert sum(r.status == "failed" and bool(r.error) for r in rows) == len(failed)
+    assert sum(r.status is TrialState.FAILED and bool(r.error) for r in rows) == len(failed)
 
 
 def test_a_search_where_every_candidate_fails_stops_with_a_clear_message(tmp_path):

@@ -174,8 +174,8 @@ def test_search_with_predicted_latency_records_measurements(digits_lut, tmp_path
     for row, m in zip(rows, measurements):
         genome = MobileNetSpace(config).parse(row.genome)
         assert row.metrics["latency_ms"] == pytest.approx(table.predict(genome, config))
-        assert m["candidate_id"] == row.id and m["target"] == "predicted:edge-cpu"
-        assert m["fingerprint"]["cpu_model"] and m["fingerprint"]["target"]["lut"] == str(digits_lut)
+        assert m.candidate_id == row.id and m.target == "predicted:edge-cpu"
+        assert m.fingerprint["cpu_model"] and m.fingerprint["target"]["lut"] == str(digits_lut)
 
 
 def test_search_with_a_missing_table_is_one_clear_error(tmp_path, capsys):

@@ -10,7 +10,7 @@ import torch
 
 from evonas.core.errors import UserError
 from evonas.mobilenet.builder import MobileNetLike, build
-from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage
+from evonas.mobilenet.space import Activation, Block, Genome, MobileNetSpace, SpaceConfig, Stage
 from evonas.mobilenet.training import TrainConfig, accuracy, finetune_fraction, loss_scaled_fraction, train
 from morphisms import APPROXIMATE, FUNCTION_PRESERVING, MORPHISMS, MorphismPlan, MorphismStep
 from morphisms.operators import PruneExpand, channel_importance
@@ -128,7 +128,7 @@ def test_approximate_operators_give_valid_loadable_close_children(op):
 
 def test_operators_do_not_apply_where_they_cannot():
     c = SPACE.config
-    smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths))
+    smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], Activation.RELU, False, (Block(3, 3),)) for w in c.stage_widths))
     names = {op.name for op in MORPHISMS if op.applies(smallest, SPACE)}
     # minimal depth, kernel, expand and no SE: nothing can shrink; a wider stem alone would
     # remove the first block's residual connection, so it widens only jointly with stage 0
@@ -176,7 +176,7 @@ def test_widen_chain_widens_the_stem_and_stage_0_together_from_the_narrowest_sta
     from morphisms.operators import WidenChain, WidenStage, WidenStem, _same_residuals
 
     c = SPACE.config
-    smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths))
+    smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], Activation.RELU, False, (Block(3, 3),)) for w in c.stage_widths))
     assert smallest.stem == smallest.stages[0].width
     assert not WidenStem().sites(smallest, SPACE)
     assert not [site for site in WidenStage().sites(smallest, SPACE) if site[0] == 0]
@@ -201,8 +201,8 @@ def test_narrow_chain_keeps_the_same_channels_in_every_member():
     c = SPACE.config
     wide = max(set(c.stem_widths) & set(c.stage_widths[0]))
     narrow = min(c.stem_widths)
-    stages = (Stage(wide, "hs", False, (Block(3, 3),)),) + tuple(
-        Stage(w[0], "re", False, (Block(3, 3),)) for w in c.stage_widths[1:])
+    stages = (Stage(wide, Activation.HSWISH, False, (Block(3, 3),)),) + tuple(
+        Stage(w[0], Activation.RELU, False, (Block(3, 3),)) for w in c.stage_widths[1:])
     genome = Genome(wide, stages)
     gen = torch.Generator().manual_seed(8)
     x = torch.randn(6, *INPUT, generator=gen)
@@ -236,7 +236,7 @@ def test_insert_block_skips_positions_that_change_shape():
     and a constructed genome whose stages 0 and 3 (stride 1) keep their input width."""
     c = SPACE.config
     genomes = [SPACE.sample(np.random.default_rng(seed)) for seed in range(5)]
-    genomes.append(Genome(8, tuple(Stage(w, "re", False, (Block(3, 3),)) for w in (8, 16, 32, 32, 48))))
+    genomes.append(Genome(8, tuple(Stage(w, Activation.RELU, False, (Block(3, 3),)) for w in (8, 16, 32, 32, 48))))
     offered_first = 0
     for g in genomes:
         sites = {(i, j) for i, j, *_ in FUNCTION_PRESERVING[0].sites(g, SPACE)}
@@ -258,7 +258,7 @@ def test_insert_block_skips_positions_that_change_shape():
 
 
 def test_prune_expand_keeps_the_most_important_channels():
-    genome = Genome(8, tuple(Stage(w[0], "re", False, (Block(3, 6),)) for w in SPACE.config.stage_widths))
+    genome = Genome(8, tuple(Stage(w[0], Activation.RELU, False, (Block(3, 6),)) for w in SPACE.config.stage_widths))
     gen = torch.Generator().manual_seed(0)
     state = trained_looking(genome, gen).state_dict()
     prefix = "stages.0.0."
@@ -278,7 +278,7 @@ def test_narrow_stage_drops_the_unused_channels_and_keeps_the_function():
     from morphisms.operators import NarrowStage
 
     widths = SPACE.config.stage_widths
-    genome = Genome(8, tuple(Stage(w[-1], "hs", True, (Block(5, 4),)) for w in widths))
+    genome = Genome(8, tuple(Stage(w[-1], Activation.HSWISH, True, (Block(5, 4),)) for w in widths))
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(6, *INPUT, generator=gen)
     parent = with_realistic_logits(trained_looking(genome, gen), x)
@@ -307,8 +307,8 @@ def test_swap_activation_flips_one_stage_and_keeps_every_weight():
     state = trained_looking(genome, torch.Generator().manual_seed(4)).state_dict()
     for (i,) in SwapActivation().sites(genome, SPACE):
         child = SwapActivation().child(genome, (i,))
-        assert [s.act for s in child.stages] == [
-            ({"re": "hs", "hs": "re"}[s.act] if k == i else s.act) for k, s in enumerate(genome.stages)]
+        assert [s.act for s in child.stages] == [s.act.other if k == i else s.act for k, s in enumerate(genome.stages)]
+        assert child.stages[i].act is not genome.stages[i].act and isinstance(child.stages[i].act, Activation)
         plan = MorphismPlan(genome, MorphismStep(SwapActivation(), (i,)), state)
         weights = plan.child_weights(SPACE.config, torch.Generator().manual_seed(0))
         assert all(torch.equal(weights[k], v) for k, v in state.items())
@@ -325,7 +325,7 @@ def _digits(n: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
 def test_distill_pulls_a_student_towards_its_teacher():
     x, y = _digits()
     gen = torch.Generator().manual_seed(5)
-    genome = Genome(8, tuple(Stage(w[0], "hs", False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
+    genome = Genome(8, tuple(Stage(w[0], Activation.HSWISH, False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
     teacher = train(build(genome, SPACE.config, INPUT, CLASSES, gen), x, y, TrainConfig(batch_size=32), gen, 3)
     student = build(genome, SPACE.config, INPUT, CLASSES, gen)
 
@@ -343,7 +343,7 @@ def test_distill_pulls_a_student_towards_its_teacher():
 def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
     x, y = _digits()
     config = TrainConfig(batch_size=32, lr=3e-2)
-    genome = Genome(8, tuple(Stage(w[0], "hs", False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
+    genome = Genome(8, tuple(Stage(w[0], Activation.HSWISH, False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
     fresh = build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(1))
     trained = train(build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(1)), x, y, config,
                     torch.Generator().manual_seed(2), 3)
@@ -367,7 +367,7 @@ def test_a_finetune_starts_at_a_learning_rate_scaled_by_the_starting_loss():
 def test_repair_takes_more_rounds_only_while_the_child_is_worse_than_its_parent():
     x, y = _digits()
     config = TrainConfig(batch_size=32, lr=3e-2, repair_rounds=3)
-    genome = Genome(8, tuple(Stage(w[0], "hs", False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
+    genome = Genome(8, tuple(Stage(w[0], Activation.HSWISH, False, (Block(3, 3),)) for w in SPACE.config.stage_widths))
     teacher = train(build(genome, SPACE.config, INPUT, CLASSES, torch.Generator().manual_seed(1)), x, y, config,
                     torch.Generator().manual_seed(2), 3)
 

@@ -139,8 +139,7 @@ def test_on_points_the_noise_aware_archive_equals_the_plain_one(rng):
 # -- in a search ---------------------------------------------------------------------------------
 from evonas.api.study import Study  # noqa: E402
 from evonas.core.pareto import dominates  # noqa: E402
-from evonas.engine.results import stored_front  # noqa: E402
-from evonas.engine.store import RunStore  # noqa: E402
+from evonas.engine.results import StoredRun  # noqa: E402
 from evonas.testing.synthetic import SyntheticProblem  # noqa: E402
 from populations.aging import AgingEvolution  # noqa: E402
 
@@ -172,10 +171,10 @@ def test_noise_aware_search_keeps_fewer_truly_dominated_members_than_plain_domin
 def test_a_stored_noise_aware_run_reads_back_its_front_and_resumes_exactly(tmp_path):
     whole = _study(3, True, tmp_path / "whole")
     expected = whole.optimize(evaluations=120).front
-    with RunStore.open(tmp_path / "whole") as store:
-        assert len(store.remeasures()) == whole.search.archive.remeasured > 0
-        assert store.config["noise_aware"] is True
-        rows = stored_front(store)
+    run = StoredRun.read(tmp_path / "whole")
+    assert len(run.remeasures) == whole.search.archive.remeasured > 0
+    assert run.noise_aware is True
+    rows = run.front
     assert [(r.id, r.metrics) for r in rows] == [(t.id, t.metrics) for t in sorted(
         expected, key=lambda t: tuple(np.round(t.values, 12)))]
     whole.close()
@@ -196,9 +195,9 @@ def test_front_command_shows_each_members_interval(tmp_path, capsys):
 
     study = _study(0, True, tmp_path / "run")
     study.optimize(evaluations=40)
-    with RunStore.open(tmp_path / "run") as store:
-        print_front(store, tmp_path / "run")
-        n = len(stored_front(store))
+    run = StoredRun.read(tmp_path / "run")
+    print_front(run.front, run.objectives, tmp_path / "run")
+    n = len(run.front)
     lines = capsys.readouterr().out.splitlines()
     members = [line for line in lines[2:] if line and not line.startswith("run directory")]
     assert len(members) == n and all(line.count("[") == 1 for line in members)

@@ -80,8 +80,8 @@ def test_failures_are_isolated_in_worker_processes(tmp_path):
     study.close()
     with RunStore.open(tmp_path / "run") as store:
         rows = store.candidates(include_running=True)
-    assert len(rows) == budget and not [r for r in rows if r.status == "running"]
-    assert sum(r.status == "failed" for r in rows) == sum(seen.values())
+    assert len(rows) == budget and not [r for r in rows if r.status is TrialState.RUNNING]
+    assert sum(r.status is TrialState.FAILED for r in rows) == sum(seen.values())
 
 
 def test_in_process_timeout_and_out_of_memory_are_recorded():
@@ -167,9 +167,9 @@ def test_kill_9_of_a_parallel_search_then_resume(tmp_path):
     assert "replayed proposals differ" not in done.stderr
     with RunStore.open(out) as store:
         rows = store.candidates(include_running=True)
-    assert [r.id for r in rows] == list(range(40)) and all(r.status != "running" for r in rows)
+    assert [r.id for r in rows] == list(range(40)) and all(r.status is not TrialState.RUNNING for r in rows)
     assert {r.tell_order for r in rows} == set(range(40)), "a candidate was told twice or never"
-    assert all(rows[i].status in ("ok", "failed") for i in running)
+    assert all(rows[i].status in (TrialState.OK, TrialState.FAILED) for i in running)
 
 
 def _count(db: Path, where: str) -> int:

@@ -16,8 +16,7 @@ from evonas.cli import main
 from evonas.core.objectives import Direction, Objective
 from evonas.core.pareto import RANGE_MARGIN, HypervolumeHistory, ParetoArchive, hypervolume, normalisation
 from evonas.engine.driver import MaxEvaluations, Search
-from evonas.engine.results import stored_hypervolume, stored_normalisation
-from evonas.engine.store import RunStore
+from evonas.engine.results import StoredRun
 from evonas.report import write_report
 from evonas.report.view import load_run
 from evonas.testing.synthetic import SyntheticProblem, SyntheticSpace
@@ -117,9 +116,9 @@ def test_study_with_unbounded_objectives_runs_resumes_exactly_and_says_relative(
     assert [(t.id, str(t.genome), tuple(t.values)) for t in got.trials] == \
         [(t.id, str(t.genome), tuple(t.values)) for t in expected.trials]
     assert [(n, hv) for n, _, hv in got.hypervolume] == [(n, hv) for n, _, hv in expected.hypervolume]
-    with RunStore.open(tmp_path / "split") as store:
-        assert [(n, hv) for n, _, hv in stored_hypervolume(store)] == [(n, hv) for n, _, hv in got.hypervolume]
-        assert stored_normalisation(store).seen == ("params", "flops")
+    stored = StoredRun.read(tmp_path / "split")
+    assert [(n, hv) for n, _, hv in stored.hypervolume] == [(n, hv) for n, _, hv in got.hypervolume]
+    assert stored.normalisation.seen == ("params", "flops")
     label = "hypervolume (relative to the range seen: params, flops)"
     assert main(["front", str(tmp_path / "split")]) == 0
     assert label in capsys.readouterr().out.splitlines()[0]

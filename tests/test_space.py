@@ -1,10 +1,12 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from evonas.mobilenet.builder import build
 from evonas.core.errors import UserError
-from evonas.mobilenet.space import Block, Genome, MobileNetSpace, SpaceConfig, Stage, parse_genome
+from evonas.mobilenet.space import Activation, Block, Genome, MobileNetSpace, SpaceConfig, Stage, parse_genome
 
 SPACE = MobileNetSpace(SpaceConfig())
 
@@ -34,9 +36,21 @@ def test_sampling_is_seeded_and_covers_choices():
 
 
 def test_canonical_string_form():
-    g = Genome(16, (Stage(24, "re", False, (Block(3, 3), Block(5, 4))), Stage(40, "hs", True, (Block(7, 6),))))
+    g = Genome(16, (Stage(24, Activation.RELU, False, (Block(3, 3), Block(5, 4))),
+                    Stage(40, Activation.HSWISH, True, (Block(7, 6),))))
     assert str(g) == "stem16|c24_re_se0:k3e3-k5e4|c40_hs_se1:k7e6"
     assert parse_genome(str(g)) == g
+    assert [s.act for s in parse_genome(str(g)).stages] == [Activation.RELU, Activation.HSWISH]
+
+
+def test_activations_are_an_enum_that_serialises_as_its_token():
+    assert all(isinstance(s.act, Activation) for s in SPACE.sample(np.random.default_rng(3)).stages)
+    assert (str(Activation.RELU), f"{Activation.HSWISH}", json.dumps([Activation.RELU])) == ("re", "hs", '["re"]')
+    assert Stage(8, "hs", False, ()) == Stage(8, Activation.HSWISH, False, ())  # a token is stored as the member
+    assert hash(Stage(8, "hs", False, ())) == hash(Stage(8, Activation.HSWISH, False, ()))
+    assert Stage(8, "re", False, ()).act is Activation.RELU and Activation.RELU.other is Activation.HSWISH
+    with pytest.raises(UserError, match="unknown activation 'relu'"):
+        Stage(8, "relu", False, ())
 
 
 @pytest.mark.parametrize("bad", ["", "stem16", "stemX|c24_re_se0:k3e3", "stem16|c24_xx_se0:k3e3",

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from evonas.core.errors import UserError
+from evonas.core.problem import TrialState
 from evonas.engine.store import CandidateRow, RunStore
 
 
-def _row(i, status="ok", **kw):
+def _row(i, status=TrialState.OK, **kw):
     base = dict(id=i, genome=f"g{i}", parent_id=None if i == 0 else i - 1, operator="op", status=status,
                 fidelity=1.0, metrics={"accuracy": 0.5 + i / 100}, violation=0.0, error=None,
                 started_at=100.0 + i, finished_at=101.0 + i, eval_seconds=1.0)
@@ -20,12 +21,14 @@ def _row(i, status="ok", **kw):
 def test_records_are_visible_to_another_connection_at_once(tmp_path):
     store = RunStore.create(tmp_path / "r", {"search": {"seed": 1}})
     store.record(_row(0))
-    store.record(_row(1, status="failed", error="RuntimeError: boom", metrics={}))
+    store.record(_row(1, status=TrialState.FAILED, error="RuntimeError: boom", metrics={}))
     # a second, independent reader sees both rows without the writer closing: crash-safe
     other = sqlite3.connect(tmp_path / "r" / "run.db")
     assert [r[0] for r in other.execute("SELECT status FROM candidates ORDER BY id")] == ["ok", "failed"]
     reopened = RunStore.open(tmp_path / "r")
-    assert reopened.candidates() == [_row(0), _row(1, status="failed", error="RuntimeError: boom", metrics={})]
+    assert reopened.candidates() == [_row(0), _row(1, status=TrialState.FAILED, error="RuntimeError: boom",
+                                              metrics={})]
+    assert [r.status for r in reopened.candidates()] == [TrialState.OK, TrialState.FAILED]
     assert reopened.config == {"search": {"seed": 1}}
     assert reopened.next_id() == 2
 

@@ -14,6 +14,7 @@ from evonas.api.spec import RunSpec, build_constraints, build_problem, stored_sp
 from evonas.api.study import Study
 from evonas.core.errors import UserError
 from evonas.core.options import instantiate
+from evonas.engine.store import RunStore
 
 
 def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) -> Study:
@@ -27,13 +28,22 @@ def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) 
 
 
 def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, RunSpec]:
-    """Reopen a run made from a :class:`RunSpec` (the CLI's runs) with its stored spec."""
-    spec = stored_spec(run_dir)
-    if spec is None:
-        raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
-    strategy, problem, initial, constraints = _objects(spec)
-    study = Study.resume(run_dir, problem, strategy, constraints=constraints, seed=spec.seed, initial=initial,
-                         callbacks=tuple(callbacks), config=spec.to_dict(), noise_aware=spec.noise_aware)
+    """Reopen a run made from a :class:`RunSpec` (the CLI's runs) with its stored spec.
+
+    The run store is opened once, as its writer: the spec, the settings and every stored
+    candidate are read through that one connection.
+    """
+    store = RunStore.open(run_dir, writer=True)
+    try:
+        spec = stored_spec(store.config)
+        if spec is None:
+            raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
+        strategy, problem, initial, constraints = _objects(spec)
+        study = Study.resume(store, problem, strategy, constraints=constraints, seed=spec.seed, initial=initial,
+                             callbacks=tuple(callbacks), config=spec.to_dict(), noise_aware=spec.noise_aware)
+    except BaseException:
+        store.close()
+        raise
     return study, spec
 
 

@@ -4,7 +4,8 @@
 plus the chosen plug-ins' own options as dicts; each plug-in declares those options itself
 (:func:`evonas.core.options.options_of`). The builders here turn names into objects;
 :mod:`evonas.api.launch` makes a :class:`~evonas.api.study.Study` of them, and resuming a run
-rebuilds them from the spec stored with it (:func:`stored_spec`).
+rebuilds them from the spec stored with it (:func:`stored_spec`), and an export takes its
+plan from it (:func:`export_plan`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from evonas.api import registry
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, Direction, Objective
 from evonas.core.options import check_options, instantiate, options_of
 from evonas.core.problem import Problem
+
+if TYPE_CHECKING:  # the export imports torch and ONNX; a spec does not
+    from evonas.engine.export import ExportPlan
+    from evonas.engine.results import StoredRun
 
 OWN = "accuracy"
 DEFAULT_TARGET = "edge-cpu"
@@ -423,20 +428,53 @@ def export_run(run_dir: str | Path, out: str | Path, select: Sequence[int] | Non
                quantize: str | None = None) -> list:
     """Export deployment bundles of a stored run (see :func:`evonas.engine.export.export_front`).
 
-    A run made from the command line (a stored :class:`RunSpec`) gets the ``evonas search``
-    command that re-creates it in each model card.
+    The run is read once; a run made from the command line (a stored :class:`RunSpec`) gets the
+    ``evonas search`` command that re-creates it in each model card.
     """
     from evonas.engine.export import export_front
+    from evonas.engine.results import StoredRun
 
-    spec = stored_spec(run_dir)
-    args = search_args(spec) if spec is not None else None
-    return export_front(run_dir, out, select=select, quantize=quantize, search_args=args)
+    run = StoredRun.read(run_dir)
+    return export_front(run, export_plan(run), out, select=select, quantize=quantize)
 
 
-def stored_spec(run_dir: str | Path) -> RunSpec | None:
-    """The :class:`RunSpec` stored with a run made from one (the CLI's runs), else ``None``."""
-    from evonas.engine.store import RunStore
+def export_plan(run: "StoredRun") -> "ExportPlan":
+    """The :class:`~evonas.engine.export.ExportPlan` of a stored run: its space, dataset and
+    target, from its stored spec (a run made through the Python API has no dataset description).
 
-    with RunStore.open(run_dir) as store:
-        stored = store.config.get("search") or {}
+    Raises:
+        UserError: the run did not train MobileNet networks (it has no weights to export).
+    """
+    from evonas.engine.export import DatasetPlan, ExportPlan
+    from evonas.mobilenet.problem import ImageClassification
+    from evonas.mobilenet.space import SpaceConfig
+
+    raw, problem = run.config.get("space_config"), run.config.get("problem", {})
+    if raw is None or "input_shape" not in problem:
+        raise UserError(f"run '{run.run_dir}' searched a {problem.get('problem', 'custom')} problem, not trained "
+                        "MobileNet networks; it has no weights to export")
+    spec = stored_spec(run.config)
+    dataset, note = None, "the run was made through the Python API and stores no dataset description"
+    if spec is not None:
+        params = inspect.signature(ImageClassification.from_options).parameters.values()
+        options = {**{p.name: p.default for p in params if p.default is not p.empty}, **spec.problem_options}
+        dataset, note = DatasetPlan(options.get("data"), options.get("resolution"), options["val_fraction"]), ""
+    target: dict[str, Any] = {}
+    if spec is not None:
+        target = dict(target=spec.target, target_options=dict(spec.target_options),
+                      target_note="rebuilt from the run's spec")
+    elif problem.get("targets"):
+        target = dict(target=problem["targets"][0]["name"], target_note="the run's target with default options")
+    return ExportPlan(SpaceConfig(**{k: _tuples(v) for k, v in raw.items()}), tuple(problem["input_shape"]),
+                      int(problem["num_classes"]), run.objectives, run.seed, dataset, note, **target,
+                      search_args=None if spec is None else tuple(search_args(spec)))
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def stored_spec(config: dict[str, Any]) -> RunSpec | None:
+    """The :class:`RunSpec` in a run's stored ``config`` if it was made from one (the CLI's runs), else ``None``."""
+    stored = config.get("search") or {}
     return RunSpec.from_dict(stored) if "space" in stored else None

@@ -172,7 +172,8 @@ class Study:
     callbacks: Sequence[Callback] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     noise_aware: bool = False
-    _resume: bool = field(default=False, repr=False)
+    _resume: RunStore | None = field(default=None, repr=False)
+    """The store of the run being resumed, opened as its writer by :meth:`resume`."""
 
     def __post_init__(self) -> None:
         if self.problem is None:
@@ -198,14 +199,14 @@ class Study:
         archive = NoiseAwareArchive() if self.noise_aware else ParetoArchive()
         self.search = Search(self.problem, self.strategy, _Budget(), self.seed, store, self.constraints,
                              tuple(self.callbacks), initial=tuple(self.initial), archive=archive)
-        if self._resume:
-            self.search.resume()
+        if self._resume is not None:
+            self.search.resume()  # reads the stored run through the writer's own connection
 
     def _open_store(self) -> RunStore | None:
         if self.out is None:
             return None
-        if self._resume:
-            store = RunStore.open(self.out, writer=True)
+        if self._resume is not None:
+            store = self._resume
             stored = [o["name"] for o in store.config.get("objectives", [])]
             if stored != [o.name for o in self.problem.objectives]:
                 store.close()
@@ -230,33 +231,24 @@ class Study:
         }
 
     @classmethod
-    def resume(cls, run_dir: str | Path, problem: Problem | None = None, strategy: Strategy | str | None = None,
-               **kwargs: Any) -> "Study":
+    def resume(cls, run_dir: str | Path | RunStore, problem: Problem | None = None,
+               strategy: Strategy | str | None = None, **kwargs: Any) -> "Study":
         """Reopen ``run_dir``: the stored candidates are replayed into ``strategy``, so a
         deterministic strategy continues exactly where it stopped; candidates that were running
         when it stopped are evaluated again.
 
         The seed, constraints and noise-awareness are the stored ones; given again, they must
         agree with the store, else :class:`UserError`. The problem's objectives must be the
-        stored ones, and a given strategy must be of the stored class.
+        stored ones, and a given strategy must be of the stored class. The run store is opened
+        once, as the run's writer (``run_dir`` may be that store, already open).
         """
-        stored = _stored_settings(run_dir)
-        for name, value in stored.items():
-            if name == "strategy":
-                continue
-            if name in kwargs and _setting(name, kwargs[name]) != _setting(name, value):
-                raise UserError(f"run '{run_dir}' was created with {name}={_setting(name, value)!r}, "
-                                f"not {_setting(name, kwargs[name])!r}; leave it out to resume with the stored one")
-            kwargs[name] = value
-        if isinstance(strategy, str):
-            from evonas.api.registry import strategy_class
-
-            strategy = strategy_class(strategy)()
-        if strategy is not None:
-            made = f"{type(strategy).__module__}:{type(strategy).__qualname__}"
-            if stored.get("strategy") not in (None, made):
-                raise UserError(f"run '{run_dir}' was searched with {stored['strategy']}, not {made}")
-        return cls(problem, strategy, out=run_dir, _resume=True, **kwargs)
+        store = run_dir if isinstance(run_dir, RunStore) else RunStore.open(run_dir, writer=True)
+        try:
+            kwargs, strategy = _resumed_settings(store, strategy, kwargs)
+            return cls(problem, strategy, out=store.run_dir, _resume=store, **kwargs)
+        except BaseException:
+            store.close()
+            raise
 
     # -- running ------------------------------------------------------------------------
     def optimize(self, evaluations: int | None = None, seconds: float | None = None,
@@ -321,15 +313,29 @@ class Study:
         self.close()
 
 
-def _stored_settings(run_dir: str | Path) -> dict[str, Any]:
-    """The seed, constraints, noise-awareness and strategy class a run was created with."""
-    with RunStore.open(run_dir) as store:
-        config = store.config
-    settings: dict[str, Any] = {"seed": config.get("seed", 0), "noise_aware": bool(config.get("noise_aware", False)),
-                                "constraints": tuple(Constraint.parse(c) for c in config.get("constraints", []))}
-    if "strategy" in config:
-        settings["strategy"] = config["strategy"].get("class")
-    return settings
+def _resumed_settings(store: RunStore, strategy: Strategy | str | None, kwargs: dict[str, Any]
+                      ) -> tuple[dict[str, Any], Strategy | None]:
+    """The study's keywords with the stored seed, constraints and noise-awareness, and the strategy,
+    each checked against what the run was created with."""
+    config = store.config
+    stored: dict[str, Any] = {"seed": config.get("seed", 0), "noise_aware": bool(config.get("noise_aware", False)),
+                              "constraints": tuple(Constraint.parse(c) for c in config.get("constraints", []))}
+    kwargs = dict(kwargs)
+    for name, value in stored.items():
+        if name in kwargs and _setting(name, kwargs[name]) != _setting(name, value):
+            raise UserError(f"run '{store.run_dir}' was created with {name}={_setting(name, value)!r}, "
+                            f"not {_setting(name, kwargs[name])!r}; leave it out to resume with the stored one")
+        kwargs[name] = value
+    if isinstance(strategy, str):
+        from evonas.api.registry import strategy_class
+
+        strategy = strategy_class(strategy)()
+    made_by = (config.get("strategy") or {}).get("class")
+    if strategy is not None:
+        made = f"{type(strategy).__module__}:{type(strategy).__qualname__}"
+        if made_by not in (None, made):
+            raise UserError(f"run '{store.run_dir}' was searched with {made_by}, not {made}")
+    return kwargs, strategy
 
 
 def _setting(name: str, value: Any) -> Any:

@@ -122,7 +122,8 @@ def run_search(args) -> int:
         hv = result.hypervolume[-1][2] if result.hypervolume else 0.0
         label = result.normalisation.label() if result.normalisation is not None else "hypervolume"
         print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), {label} {hv:.4f}")
-        print_front(study.search.store, out)
+        # the front the search holds, nothing re-read from the store
+        print_front(result.front, result.objectives, out, hypervolume_line(result.hypervolume, result.normalisation))
     study.close()
     return 0 if result.front else 1
 
@@ -147,30 +148,23 @@ class ProgressBar:
         self.bar.close()
 
 
-def print_front(store, run_dir) -> None:
-    """The stored run's front as a table (every objective, custom ones included), then the run directory."""
-    from evonas.engine.results import stored_front, stored_objectives
-
-    objectives = stored_objectives(store)
+def print_front(front, objectives, run_dir, line: str | None = None) -> None:
+    """A front (trials) as a table of every objective, custom ones included, then the run directory;
+    ``line`` (:func:`hypervolume_line`) goes in the title."""
     names = [o.name for o in objectives]
-    front = stored_front(store)
     extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
     units = {o.name: o.unit for o in objectives}
     header = ["id", *(f"{n} ({units[n]})" if units.get(n) else n for n in names), *extra, "genome"]
-    rows = [[str(r.id), *(_fmt_metric(r.metrics, n) for n in names + extra), r.genome] for r in front]
+    rows = [[str(t.id), *(_fmt_metric(t.metrics, n) for n in names + extra), str(t.genome)] for t in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = hypervolume_line(store)
     print(f"Pareto front ({len(front)} members" + (f"; {line}" if line else "") + "):")
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
     print(f"run directory: {run_dir}")
 
 
-def hypervolume_line(store) -> str | None:
-    """'hypervolume 0.4321' of the stored run's front, or 'hypervolume (relative to the range seen: NAME) ...'."""
-    from evonas.engine.results import stored_hypervolume, stored_normalisation
-
-    normalisation, history = stored_normalisation(store), stored_hypervolume(store)
+def hypervolume_line(history, normalisation) -> str | None:
+    """'hypervolume 0.4321' of a front's last hypervolume, or 'hypervolume (relative to the range seen: NAME) ...'."""
     if normalisation is None or not history:
         return None
     return f"{normalisation.label()} {history[-1][2]:.4f}"
@@ -200,15 +194,14 @@ def register_front(sub, argv: list[str]) -> None:
 
 
 def run_front(args) -> int:
-    from evonas.engine.results import stored_front, stored_objectives
-    from evonas.engine.store import RunStore
+    from evonas.engine.results import StoredRun
 
-    with RunStore.open(args.run_dir) as store:
-        if args.format == "json":
-            names = [o.name for o in stored_objectives(store)]
-            print(json.dumps([_row_json(r, names) for r in stored_front(store)], indent=2))
-        else:
-            print_front(store, args.run_dir)
+    run = StoredRun.read(args.run_dir)
+    if args.format == "json":
+        names = [o.name for o in run.objectives]
+        print(json.dumps([_row_json(t, names) for t in run.front], indent=2))
+    else:
+        print_front(run.front, run.objectives, args.run_dir, hypervolume_line(run.hypervolume, run.normalisation))
     return 0
 
 
@@ -220,31 +213,29 @@ def register_history(sub, argv: list[str]) -> None:
 
 
 def run_history(args) -> int:
-    from evonas.engine.results import stored_objectives
-    from evonas.engine.store import RunStore
+    from evonas.engine.results import StoredRun
 
-    with RunStore.open(args.run_dir) as store:
-        names = [o.name for o in stored_objectives(store)]
-        rows = store.candidates(include_running=True)
-        line = None if args.format == "json" else hypervolume_line(store)
+    run = StoredRun.read(args.run_dir)
+    names = [o.name for o in run.objectives]
     if args.format == "json":
-        print(json.dumps([_row_json(r, names) for r in rows], indent=2))
+        print(json.dumps([_row_json(t, names) for t in run.trials], indent=2))
         return 0
     print("  ".join(["id", "parent", "operator".ljust(16), "status", *names, "genome"]))
-    for r in rows:
-        values = [_fmt(r.metrics.get(n)) for n in names]
-        parent = "-" if r.parent_id is None else str(r.parent_id)
-        print("  ".join([str(r.id), parent, r.operator.ljust(16), r.status, *values, r.genome]))
+    for t in run.trials:
+        values = [_fmt(t.metrics.get(n)) for n in names]
+        parent = "-" if t.parent_id is None else str(t.parent_id)
+        print("  ".join([str(t.id), parent, t.operator.ljust(16), t.state.value, *values, str(t.genome)]))
+    line = hypervolume_line(run.hypervolume, run.normalisation)
     if line:
         print(line)
     return 0
 
 
-def _row_json(r, names) -> dict:
+def _row_json(t, names) -> dict:
     return {
-        "id": r.id, "genome": r.genome, "parent_id": r.parent_id, "operator": r.operator,
-        "status": r.status, "fidelity": r.fidelity,
-        "objectives": {n: r.metrics[n] for n in names if n in r.metrics},
-        "metrics": r.metrics, "violation": r.violation, "error": r.error,
-        "eval_seconds": r.eval_seconds,
+        "id": t.id, "genome": str(t.genome), "parent_id": t.parent_id, "operator": t.operator,
+        "status": t.state.value, "fidelity": t.fidelity,
+        "objectives": {n: t.metrics[n] for n in names if n in t.metrics},
+        "metrics": t.metrics, "violation": t.violation, "error": t.error,
+        "eval_seconds": t.eval_seconds,
     }

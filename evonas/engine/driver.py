@@ -22,9 +22,9 @@ from evonas.core.objectives import Constraint, non_finite, to_min_vector
 from evonas.core.pareto import HypervolumeHistory, Normalisation, ParetoArchive, StoredRemeasures, with_metrics
 from evonas.core.problem import Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
 from evonas.engine.executors import Executor, InProcess, Outcome, Task, evaluate_task
+from evonas.engine.results import StoredRun
 from evonas.engine.store import CandidateRow, RunStore
 from populations.base import Strategy
-
 
 
 ALL_FAILED_AFTER = 20
@@ -192,7 +192,7 @@ class Search:
         return self.normalisation.hypervolume(self.archive.values) if len(self.archive) else 0.0
 
     # -- resume ---------------------------------------------------------------------------
-    def resume(self) -> int:
+    def resume(self, stored: StoredRun | None = None) -> int:
         """Restore the strategy exactly by replaying the stored run; returns the candidates replayed.
 
         The strategy is set up afresh from the run seed and asked again in the original order;
@@ -201,37 +201,43 @@ class Search:
         deterministic strategy therefore reaches exactly the state it had, random state
         included. Candidates that were running when the run stopped are asked again under
         their ids and evaluated first when the search continues.
+
+        Args:
+            stored: the run as read from :attr:`store` (read here, through the store's own
+                connection, when not given).
         """
         if self.store is None:
             return 0
-        stored = {r.id: r for r in self.store.candidates(include_running=True)}
-        told = self.store.told_in_order()
+        stored = StoredRun.of(self.store) if stored is None else stored
+        stored = stored.parsed(self.problem.space)
+        told = stored.told
         asked: dict[int, Pending] = {}
-        first = min((r.started_at for r in stored.values()), default=0.0)
-        self._remeasures.stored = self.store.remeasures()  # the archive's decisions replay as they were taken
+        first = min((t.started_at for t in stored.trials), default=0.0)
+        self._remeasures.stored = list(stored.remeasures)  # the archive's decisions replay as they were taken
 
         def ask_until(n: int) -> None:
             while self._asked < n:
                 pending = self.ask(record=False, expected_id=self._asked)
                 asked[pending.id] = pending
 
-        for row in told:
-            ask_until(row.id + 1 if row.asked_before is None else row.asked_before)
-            self._accept(self._trial_from_row(row), seconds=row.finished_at - first)
-        self.scores.update(self.store.scores())
-        ask_until(self.store.next_id())  # the candidates asked before the stop but never told
-        mismatches = sum(1 for i, p in asked.items() if i in stored and str(p.genome) != stored[i].genome)
-        told_ids = {r.id for r in told}
-        self.resubmit_ = [p for i, p in sorted(asked.items()) if i in stored and i not in told_ids]
+        for trial in told:
+            ask_until(trial.id + 1 if trial.asked_before is None else trial.asked_before)
+            self._accept(trial, seconds=trial.finished_at - first)
+        self.scores.update(stored.scores)
+        ask_until(stored.next_id)  # the candidates asked before the stop but never told
+        mismatches = sum(1 for i, p in asked.items()
+                         if stored.trial(i) is not None and str(p.genome) != str(stored.trial(i).genome))
+        told_ids = {t.id for t in told}
+        self.resubmit_ = [p for i, p in sorted(asked.items()) if stored.trial(i) is not None and i not in told_ids]
         for pending in self.resubmit_:
             self._record_running(pending)
         self._told = len(told)
-        self.elapsed_before_ = max((r.finished_at - first for r in told), default=0.0)
+        self.elapsed_before_ = max((t.finished_at - first for t in told), default=0.0)
         if mismatches:
-            warnings.warn(f"{mismatches} of {len(stored)} replayed proposals differ from the stored run; the "
+            warnings.warn(f"{mismatches} of {len(stored.trials)} replayed proposals differ from the stored run; the "
                           f"strategy {type(self.strategy).__name__} is not deterministic, so the resumed run "
                           "continues from the stored trials but not from the exact same state", stacklevel=2)
-        self._next_id = self.store.next_id()
+        self._next_id = stored.next_id
         log.info("resumed %s: %d candidates replayed, %d that were running are evaluated again",
                  self.store.run_dir, len(told), len(self.resubmit_))
         return len(told)
@@ -309,7 +315,7 @@ class Search:
         if self.store is not None:
             p = pending.proposal
             self.store.record(CandidateRow(pending.id, str(p.genome), p.parent_id, p.operator,
-                                           TrialState.RUNNING.value, None, {}, 0.0, None, pending.started,
+                                           TrialState.RUNNING, None, {}, 0.0, None, pending.started,
                                            pending.started, 0.0))
 
     def evaluate(self, pending: Pending) -> Outcome:
@@ -373,7 +379,7 @@ class Search:
         if evaluation.weights is not None:
             self.store.save_weights(trial.id, evaluation.weights)
         self.store.record(CandidateRow(
-            trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state.value,
+            trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state,
             trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds,
             self._told, self._asked), evaluation.measurement,  # a hardware measurement with its fingerprint
             scores=scores)
@@ -435,15 +441,6 @@ class Search:
         objectives = self.problem.score_objectives
         rows = [to_min_vector(objectives, {**t.metrics, **self.scores.get(t.id, {})}) for t in self.archive.trials]
         return np.array(rows).reshape(len(rows), len(objectives))
-
-    def _trial_from_row(self, row: CandidateRow) -> Trial:
-        genome = self.problem.space.parse(row.genome)
-        state = TrialState(row.status)
-        ok = state is TrialState.OK
-        values = (to_min_vector(self.objectives, row.metrics) if ok
-                  else np.full(len(self.objectives), np.nan))
-        return Trial(row.id, genome, row.parent_id, row.operator, state, row.metrics,
-                     values, row.violation, row.fidelity, row.error)
 
 
 def _json_bounds(values: np.ndarray) -> list[float | None]:

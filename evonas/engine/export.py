@@ -1,7 +1,8 @@
 """Deployment bundles: chosen candidates of a run as checked ONNX files, model cards and a manifest.
 
-``export_front(run_dir, out_dir)`` writes, for every Pareto-front member (or the candidates
-given as ``select``)::
+``export_front(run, plan, out_dir)`` writes, for every Pareto-front member of a
+:class:`~evonas.engine.results.StoredRun` (or the candidates given as ``select``), with what
+an :class:`ExportPlan` says of how the run was made::
 
     out_dir/
       manifest.json              every bundle below, machine-readable
@@ -18,7 +19,6 @@ temporary directory is removed and ``out_dir`` is left as it was.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import shlex
 import shutil
@@ -34,9 +34,8 @@ import torch
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Objective
-from evonas.core.problem import TrialState
-from evonas.engine.results import stored_front, stored_objectives
-from evonas.engine.store import CandidateRow, RunStore
+from evonas.engine.results import StoredRun, StoredTrial
+from evonas.engine.store import load_weights, weights_path
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.data import Dataset, load_dataset
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
@@ -169,6 +168,54 @@ class ExportedModel:
 
 
 @dataclass(frozen=True)
+class DatasetPlan:
+    """The dataset a run trained on, as its problem loaded it (every option resolved).
+
+    Attributes:
+        data: the dataset's path as the run stored it (``None``: the embedded digits).
+        resolution: the side the images were resized to (``None``: as loaded).
+        val_fraction: the validation share of the split.
+    """
+
+    data: str | None
+    resolution: int | None
+    val_fraction: float
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What exporting a run needs to know about how it was made; built by the API layer
+    (:func:`evonas.api.spec.export_plan`) from the run's stored spec, so this module never
+    reads a stored configuration's keys.
+
+    Attributes:
+        space_config: the MobileNetV3-like space the run searched.
+        input_shape: one input (C, H, W) as the networks saw it.
+        num_classes: the networks' outputs.
+        objectives: the run's objectives.
+        seed: the run seed (split and calibration sample).
+        dataset: the run's dataset, or ``None`` when unknown (then ``dataset_note`` says why).
+        dataset_note: why the dataset is unknown ('' when known).
+        target: the name of the run's latency target (``None``: it measured none).
+        target_options: the target's options as the run gave them.
+        target_note: how the target is rebuilt, or why there is none.
+        search_args: the ``evonas search`` flags that re-create the run (``None``: not a CLI run).
+    """
+
+    space_config: SpaceConfig
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    objectives: tuple[Objective, ...]
+    seed: int
+    dataset: DatasetPlan | None
+    dataset_note: str = ""
+    target: str | None = None
+    target_options: dict[str, Any] = field(default_factory=dict)
+    target_note: str = "the run measured no latency on any target"
+    search_args: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class ExportContext:
     """What every bundle of one export shares.
 
@@ -210,20 +257,6 @@ class ExportContext:
     search_args: tuple[str, ...] | None
 
 
-def space_of(store: RunStore) -> MobileNetSpace:
-    """The MobileNetV3-like space a stored run searched."""
-    raw = store.config.get("space_config")
-    problem = store.config.get("problem", {})
-    if raw is None or "input_shape" not in problem:
-        raise UserError(f"run '{store.run_dir}' searched a {problem.get('problem', 'custom')} problem, not trained "
-                        "MobileNet networks; it has no weights to export")
-    return MobileNetSpace(SpaceConfig(**{k: _tuples(v) for k, v in raw.items()}))
-
-
-def _tuples(value):
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
 def check_parity(model: torch.nn.Module, onnx_bytes: bytes, input_shape: tuple[int, int, int],
                  batches: Sequence[int] = PARITY_BATCHES, seed: int = 0) -> dict[int, float]:
     """Batch size -> max abs difference between torch and ONNX Runtime (CPU) on a seeded random batch."""
@@ -256,38 +289,39 @@ def calibration_sample(train: Dataset, seed: int, n: int = CALIBRATION_SAMPLES) 
     return train.x[idx]
 
 
-def export_front(run_dir: str | Path, out_dir: str | Path, select: Sequence[int] | None = None,
-                 quantize: str | None = None, search_args: Sequence[str] | None = None) -> list[ExportedModel]:
-    """Write a deployment bundle per front member (or per ``select``-ed candidate) of ``run_dir`` into ``out_dir``.
+def export_front(run: StoredRun, plan: ExportPlan, out_dir: str | Path, select: Sequence[int] | None = None,
+                 quantize: str | None = None) -> list[ExportedModel]:
+    """Write a deployment bundle per front member (or per ``select``-ed candidate) of ``run`` into ``out_dir``.
+
+    Most callers want :func:`evonas.api.spec.export_run`, which reads the run and builds its plan.
 
     Args:
-        run_dir: a run of the mobilenet problem (trained weights).
+        run: a stored run of the mobilenet problem (trained weights).
+        plan: how the run was made (:func:`evonas.api.spec.export_plan`).
         out_dir: the export directory; it must not exist or be empty. It appears complete or not at all.
         select: candidate ids to export instead of the front: any successful candidate whose weights
             the run kept (by default a run keeps only front members' weights).
         quantize: ``"int8"`` adds a statically quantised model, compared side by side with the float one.
-        search_args: the ``evonas search`` flags that re-create the run (:func:`evonas.api.spec.search_args`),
-            for the model card; ``None`` for a run made through the Python API.
 
     Returns:
         One :class:`ExportedModel` per bundle, in the order exported.
 
     Raises:
-        UserError: ``out_dir`` is not empty, an id is not a successful candidate with weights, the run
-            is not a mobilenet run, or its dataset cannot be reloaded.
+        UserError: ``out_dir`` is not empty, an id is not a successful candidate with weights, or the
+            run's dataset cannot be reloaded.
         ExportError: a network fails the ONNX checker, parity or quantisation.
     """
     out_dir = Path(out_dir)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise UserError(f"unknown quantization {quantize!r}; choose one of: {', '.join(QUANTIZATIONS)}")
     _check_empty(out_dir)
-    with RunStore.open(run_dir) as store:
-        space = space_of(store)
-        rows, front_ids = _chosen(store, select)
-        ctx = _context(store, Path(run_dir), out_dir, quantize, search_args)
-        with _staging(out_dir) as tmp:
-            exported = [_bundle(ctx, store, space, row, row.id in front_ids, tmp) for row in rows]
-            (tmp / MANIFEST).write_text(manifest_json(ctx, exported))
+    space = MobileNetSpace(plan.space_config)
+    run = run.parsed(space)
+    chosen, front_ids = _chosen(run, select)
+    ctx = _context(plan, run.run_dir, out_dir, quantize)
+    with _staging(out_dir) as tmp:
+        exported = [_bundle(ctx, space, t, t.id in front_ids, tmp) for t in chosen]
+        (tmp / MANIFEST).write_text(manifest_json(ctx, exported))
     return exported
 
 
@@ -298,25 +332,25 @@ def _check_empty(out_dir: Path) -> None:
         raise UserError(f"'{out_dir}' exists and is not empty; choose another --out (nothing was written)")
 
 
-def _chosen(store: RunStore, select: Sequence[int] | None) -> tuple[list[CandidateRow], set[int]]:
-    """The rows to export and the ids on the front; every selected id checked before anything is built."""
-    front = stored_front(store)
-    front_ids = {r.id for r in front}
+def _chosen(run: StoredRun, select: Sequence[int] | None) -> tuple[list[StoredTrial], set[int]]:
+    """The trials to export and the ids on the front; every selected id checked before anything is built."""
+    front = list(run.front)
+    front_ids = {t.id for t in front}
     if select is None:
         if not front:
-            raise UserError(f"run '{store.run_dir}' has no successful candidate to export")
+            raise UserError(f"run '{run.run_dir}' has no successful candidate to export")
         return front, front_ids
-    ok = {r.id: r for r in store.candidates() if r.status == TrialState.OK.value}
-    rows = []
+    ok = {t.id: t for t in run.trials if t.ok}
+    chosen = []
     for cid in dict.fromkeys(select):
         if cid not in ok:
-            raise UserError(f"--select {cid}: not a successful candidate of run '{store.run_dir}' "
+            raise UserError(f"--select {cid}: not a successful candidate of run '{run.run_dir}' "
                             f"(successful: {_ranges(sorted(ok)) or 'none'})")
-        if not store.weights_path(cid).is_file():
-            raise UserError(f"--select {cid}: run '{store.run_dir}' kept no weights for it (a search keeps only "
+        if not weights_path(run.run_dir, cid).is_file():
+            raise UserError(f"--select {cid}: run '{run.run_dir}' kept no weights for it (a search keeps only "
                             "the weights of its front members)")
-        rows.append(next((r for r in front if r.id == cid), ok[cid]))
-    return rows, front_ids
+        chosen.append(next((t for t in front if t.id == cid), ok[cid]))
+    return chosen, front_ids
 
 
 def _ranges(ids: list[int]) -> str:
@@ -330,69 +364,46 @@ def _ranges(ids: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _context(store: RunStore, run_dir: Path, out_dir: Path, quantize: str | None,
-             search_args: Sequence[str] | None) -> ExportContext:
-    """The shared context: the run's split re-made from its stored options, and its target rebuilt."""
-    config = store.config
-    problem = config["problem"]
-    search = config.get("search") or {}
-    seed = int(config.get("seed", 0))
-    input_shape, num_classes = tuple(problem["input_shape"]), int(problem["num_classes"])
-    options = _problem_options(search) if "space" in search else None
+def _context(plan: ExportPlan, run_dir: Path, out_dir: Path, quantize: str | None) -> ExportContext:
+    """The shared context: the run's split re-made from its plan, and its target rebuilt."""
     train = val = raw_shape = None
-    note = ""
-    if options is None:
-        note = "the run was made through the Python API and stores no dataset description"
-    else:
-        train, val, raw_shape = _splits(options, seed, input_shape, num_classes)
+    if plan.dataset is not None:
+        train, val, raw_shape = _splits(plan.dataset, plan.seed, plan.input_shape, plan.num_classes)
     if quantize and train is None:
-        raise UserError(f"--quantize {quantize} calibrates on the run's training images, but {note}")
-    target, target_note = _target(search, problem)
-    return ExportContext(run_dir, out_dir, input_shape, num_classes, stored_objectives(store), seed, train, val,
-                         raw_shape, None if options is None else options.get("data"),
-                         None if options is None else options.get("val_fraction"), note, target, target_note,
-                         quantize, None if search_args is None else tuple(search_args))
+        raise UserError(f"--quantize {quantize} calibrates on the run's training images, but {plan.dataset_note}")
+    target, target_note = _target(plan)
+    dataset = plan.dataset
+    return ExportContext(run_dir, out_dir, plan.input_shape, plan.num_classes, plan.objectives, plan.seed, train,
+                         val, raw_shape, None if dataset is None else dataset.data,
+                         None if dataset is None else dataset.val_fraction, plan.dataset_note, target, target_note,
+                         quantize, plan.search_args)
 
 
-def _problem_options(search: dict) -> dict[str, Any]:
-    """The run's problem options, defaults of ``ImageClassification.from_options`` filled in."""
-    from evonas.mobilenet.problem import ImageClassification
-
-    params = inspect.signature(ImageClassification.from_options).parameters.values()
-    defaults = {p.name: p.default for p in params if p.default is not p.empty}
-    return {**defaults, **(search.get("problem_options") or {})}
-
-
-def _splits(options: dict, seed: int, input_shape: tuple, num_classes: int
+def _splits(dataset: DatasetPlan, seed: int, input_shape: tuple, num_classes: int
             ) -> tuple[Dataset, Dataset, tuple[int, int, int]]:
     """The search's training and validation split (the same data, resolution, fraction and seed),
     and the shape of one image as loaded."""
     from evonas.mobilenet.problem import presented
 
-    loaded = load_dataset(options.get("data"))
-    dataset = presented(loaded, options.get("resolution"), embedded=options.get("data") is None)
-    raw_shape = loaded.input_shape
-    if dataset.input_shape != input_shape or dataset.num_classes != num_classes:
-        raise UserError(f"the run's dataset ({options.get('data') or 'embedded digits'}) now holds "
-                        f"{dataset.input_shape} images of {dataset.num_classes} classes, but the run trained on "
-                        f"{input_shape} and {num_classes}: it changed since the search")
-    return (*dataset.split(options["val_fraction"], seed), raw_shape)
+    loaded = load_dataset(dataset.data)
+    presented_data = presented(loaded, dataset.resolution, embedded=dataset.data is None)
+    if presented_data.input_shape != input_shape or presented_data.num_classes != num_classes:
+        raise UserError(f"the run's dataset ({dataset.data or 'embedded digits'}) now holds "
+                        f"{presented_data.input_shape} images of {presented_data.num_classes} classes, but the run "
+                        f"trained on {input_shape} and {num_classes}: it changed since the search")
+    return (*presented_data.split(dataset.val_fraction, seed), loaded.input_shape)
 
 
-def _target(search: dict, problem: dict) -> tuple[Any, str]:
+def _target(plan: ExportPlan) -> tuple[Any, str]:
     """The run's target rebuilt here, or (None, why not)."""
     from hardware.registry import get_target
 
-    if "target" in search:
-        name, options, note = search["target"], dict(search.get("target_options") or {}), "rebuilt from the run's spec"
-    elif problem.get("targets"):
-        name, options, note = problem["targets"][0]["name"], {}, "the run's target with default options"
-    else:
-        return None, "the run measured no latency on any target"
+    if plan.target is None:
+        return None, plan.target_note
     try:
-        return get_target(name, **options), note
+        return get_target(plan.target, **plan.target_options), plan.target_note
     except UserError as exc:  # e.g. a GPU target on a machine without one: export without a latency
-        return None, f"target '{name}' cannot run here ({exc})"
+        return None, f"target '{plan.target}' cannot run here ({exc})"
 
 
 @contextlib.contextmanager
@@ -423,15 +434,15 @@ def _staging(out_dir: Path) -> Iterator[Path]:
         raise
 
 
-def _bundle(ctx: ExportContext, store: RunStore, space: MobileNetSpace, row: CandidateRow, on_front: bool,
+def _bundle(ctx: ExportContext, space: MobileNetSpace, row: StoredTrial, on_front: bool,
             tmp: Path) -> ExportedModel:
     """Build, check, (quantise,) measure and describe one candidate in ``tmp/candidate_<id>``."""
     from evonas.engine.model_card import render_card
 
     folder = f"candidate_{row.id}"
     (tmp / folder).mkdir()
-    model = build(space.parse(row.genome), space.config, ctx.input_shape, ctx.num_classes)
-    model.load_state_dict(store.load_weights(row.id))
+    model = build(row.genome, space.config, ctx.input_shape, ctx.num_classes)
+    model.load_state_dict(load_weights(ctx.run_dir, row.id))
     model.eval()
     float_bytes = _checked_export(model, row.id, ctx.input_shape)
     parity = check_parity(model, float_bytes, ctx.input_shape)
@@ -446,7 +457,7 @@ def _bundle(ctx: ExportContext, store: RunStore, space: MobileNetSpace, row: Can
     latencies = _latencies(ctx, model, [float_bytes] + ([int8_bytes] if int8_bytes else []))
     units = {o.name: o.unit for o in ctx.objectives}
     exported = ExportedModel(
-        row.id, row.genome, folder, f"{folder}/{FLOAT_FILE}", on_front, row.parent_id, row.operator,
+        row.id, str(row.genome), folder, f"{folder}/{FLOAT_FILE}", on_front, row.parent_id, row.operator,
         {o.name: row.metrics[o.name] for o in ctx.objectives}, units, row.metrics.get("params"),
         row.metrics.get("flops"), len(float_bytes), row.metrics.get("accuracy"),
         None if ctx.val is None else onnx_accuracy(float_bytes, ctx.val), diff, parity, latencies[0],

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evonas.core.errors import UserError
+from evonas.core.problem import TrialState
 from evonas.core.version import evonas_version
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class CandidateRow:
     genome: str
     parent_id: int | None
     operator: str
-    status: str
+    status: TrialState
     fidelity: float | None
     metrics: dict[str, float]
     violation: float
@@ -97,6 +98,27 @@ class CandidateRow:
     """When it was told: ``tell_order`` counts the tells before it and ``asked_before`` the
     candidates asked by then, so a resume replays asks and tells in their original interleaving
     (with several workers, a candidate is told while later ones are being evaluated)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One stored hardware measurement (a latency with the environment it was taken in).
+
+    Attributes:
+        candidate_id: the candidate it was taken for.
+        genome: that candidate's genome string (measurements are reused by genome).
+        target: the target's name.
+        result: the target's measurement record (median, IQR, raw runs, flags...).
+        fingerprint: the machine and software it was measured on.
+        measured_at: when (seconds since the epoch).
+    """
+
+    candidate_id: int | None
+    genome: str
+    target: str
+    result: dict[str, Any]
+    fingerprint: dict[str, Any]
+    measured_at: float
 
 
 class RunStore:
@@ -209,7 +231,7 @@ class RunStore:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (row.id, row.genome, row.parent_id, row.operator, row.status, row.fidelity,
+                (row.id, row.genome, row.parent_id, row.operator, row.status.value, row.fidelity,
                  json.dumps(row.metrics), row.violation, row.error, row.started_at,
                  row.finished_at, row.eval_seconds, row.tell_order, row.asked_before),
             )
@@ -223,7 +245,7 @@ class RunStore:
         """Every finished candidate in id order (and those still running, if asked)."""
         where = "" if include_running else " WHERE status != 'running'"
         rows = self._db.execute(f"SELECT * FROM candidates{where} ORDER BY id").fetchall()
-        return [CandidateRow(*r[:6], json.loads(r[6]), *r[7:]) for r in rows]
+        return [CandidateRow(*r[:4], TrialState(r[4]), r[5], json.loads(r[6]), *r[7:]) for r in rows]
 
     def scores(self) -> dict[int, dict[str, float]]:
         """Held-out scores (metrics no strategy sees) by candidate id; empty for runs that have none."""
@@ -250,11 +272,11 @@ class RunStore:
         return None if row is None else {"target": row[0], "result": json.loads(row[1]),
                                          "fingerprint": json.loads(row[2])}
 
-    def measurements(self) -> list[dict[str, Any]]:
+    def measurements(self) -> list[Measurement]:
+        """Every stored hardware measurement, in the order taken."""
         rows = self._db.execute(
             "SELECT candidate_id, genome, target, result, fingerprint, measured_at FROM measurements ORDER BY id")
-        return [dict(candidate_id=r[0], genome=r[1], target=r[2], result=json.loads(r[3]),
-                     fingerprint=json.loads(r[4]), measured_at=r[5]) for r in rows]
+        return [Measurement(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5]) for r in rows]
 
     def record_remeasure(self, first_id: int, second_id: int, metrics: list[dict[str, float]]) -> None:
         """Store the metrics two candidates got when measured again side by side (noise-aware dominance)."""
@@ -271,7 +293,7 @@ class RunStore:
 
     # -- artifacts -------------------------------------------------------------------
     def weights_path(self, candidate_id: int) -> Path:
-        return self.run_dir / "weights" / f"{candidate_id}.pt"
+        return weights_path(self.run_dir, candidate_id)
 
     def save_weights(self, candidate_id: int, state_dict: dict[str, torch.Tensor]) -> None:
         """Write a candidate's weights atomically (a crash never leaves a half file)."""
@@ -284,15 +306,7 @@ class RunStore:
         tmp.replace(path)
 
     def load_weights(self, candidate_id: int) -> dict[str, torch.Tensor]:
-        import torch
-
-        path = self.weights_path(candidate_id)
-        if not path.is_file():
-            raise UserError(f"run '{self.run_dir}' has no weights for candidate {candidate_id}")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises RuntimeError, EOFError, pickle errors... for a damaged file
-            raise UserError(f"weights file '{path}' is truncated or corrupt ({type(exc).__name__})") from None
+        return load_weights(self.run_dir, candidate_id)
 
     def prune_weights(self, keep: set[int]) -> None:
         """Delete stored weights of candidates not in ``keep``."""
@@ -301,6 +315,28 @@ class RunStore:
             for path in folder.glob("*.pt"):
                 if int(path.stem) not in keep:
                     path.unlink()
+
+
+def weights_path(run_dir: str | Path, candidate_id: int) -> Path:
+    """Where a run keeps a candidate's trained weights (read without opening the database)."""
+    return Path(run_dir) / "weights" / f"{candidate_id}.pt"
+
+
+def load_weights(run_dir: str | Path, candidate_id: int) -> dict[str, torch.Tensor]:
+    """A candidate's stored weights.
+
+    Raises:
+        UserError: the run kept none for it, or the file is damaged.
+    """
+    import torch  # only runs with trained networks need it
+
+    path = weights_path(run_dir, candidate_id)
+    if not path.is_file():
+        raise UserError(f"run '{run_dir}' has no weights for candidate {candidate_id}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, pickle errors... for a damaged file
+        raise UserError(f"weights file '{path}' is truncated or corrupt ({type(exc).__name__})") from None
 
 
 def check_new_run_dir(run_dir: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evonas.mobilenet.space import Genome, SpaceConfig
+from evonas.mobilenet.space import Activation, Genome, SpaceConfig
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -14,9 +14,12 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new + divisor if new < 0.9 * value else new
 
 
-def activation(name: str) -> nn.Module:
-    """'re' -> ReLU, 'hs' -> h-swish."""
-    return nn.Hardswish() if name == "hs" else nn.ReLU()
+_MODULES = {Activation.RELU: nn.ReLU, Activation.HSWISH: nn.Hardswish}
+
+
+def activation(act: Activation | str) -> nn.Module:
+    """The module of an :class:`Activation` (or its token): ReLU or h-swish."""
+    return _MODULES[Activation(act)]()
 
 
 class SqueezeExcite(nn.Module):

@@ -14,6 +14,7 @@ What may vary (choices) lives in :class:`SpaceConfig`; what a genome is lives in
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field, replace
 from typing import Sequence
@@ -22,7 +23,27 @@ import numpy as np
 
 from evonas.core.errors import UserError
 
-ACTIVATIONS = ("re", "hs")
+
+
+class Activation(str, enum.Enum):
+    """A stage's activation; its value is the genome string's token (``c24_re_se0``), and a member
+    equals, hashes, prints and formats as that token, so genomes serialise exactly as before."""
+
+    RELU = "re"
+    HSWISH = "hs"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__
+
+    @property
+    def other(self) -> "Activation":
+        """The activation a swap turns this one into."""
+        return Activation.HSWISH if self is Activation.RELU else Activation.RELU
+
+
+ACTIVATIONS = tuple(Activation)
+"""The activations in their integer-encoding order (ReLU 0, h-swish 1)."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +59,23 @@ class Block:
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage: output ``width``, activation ('re' ReLU / 'hs' h-swish), SE flag, blocks."""
+    """A stage: output ``width``, :class:`Activation` (ReLU or h-swish), SE flag, blocks.
+
+    ``act`` may be given as its token (``"re"``, ``"hs"``); it is stored as the member.
+    """
 
     width: int
-    act: str
+    act: Activation
     se: bool
     blocks: tuple[Block, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.act, Activation):
+            try:
+                object.__setattr__(self, "act", Activation(self.act))
+            except ValueError:
+                raise UserError(f"unknown activation {self.act!r}; choose one of: "
+                                f"{', '.join(a.value for a in Activation)}") from None
 
     @property
     def depth(self) -> int:
@@ -69,7 +101,8 @@ class Genome:
         return sum(s.depth for s in self.stages)
 
 
-_STAGE_RE = re.compile(r"^c(\d+)_(re|hs)_se([01]):((?:k\d+e\d+)(?:-k\d+e\d+)*)$")
+_ACTS = "|".join(a.value for a in Activation)
+_STAGE_RE = re.compile(rf"^c(\d+)_({_ACTS})_se([01]):((?:k\d+e\d+)(?:-k\d+e\d+)*)$")
 _BLOCK_RE = re.compile(r"^k(\d+)e(\d+)$")
 
 
@@ -93,7 +126,7 @@ def parse_genome(text: str) -> Genome:
             Block(int(b.group(1)), int(b.group(2)))
             for b in (_BLOCK_RE.match(s) for s in m.group(4).split("-"))
         )
-        stages.append(Stage(int(m.group(1)), m.group(2), m.group(3) == "1", blocks))
+        stages.append(Stage(int(m.group(1)), Activation(m.group(2)), m.group(3) == "1", blocks))
     return Genome(int(parts[0][4:]), tuple(stages))
 
 
@@ -224,7 +257,7 @@ class MobileNetSpace:
             ("mutate_se", lambda g, rng: self._with_stage(g, i := int(rng.integers(len(g.stages))),
                                                            replace(g.stages[i], se=not g.stages[i].se))),
             ("mutate_act", lambda g, rng: self._with_stage(g, i := int(rng.integers(len(g.stages))),
-                                                            replace(g.stages[i], act=_other_act(g.stages[i].act)))),
+                                                            replace(g.stages[i], act=g.stages[i].act.other))),
         ]
 
     @staticmethod
@@ -296,15 +329,12 @@ class MobileNetSpace:
         c = self.config
         block = Block(max(c.kernels), max(c.expands))
         return Genome(max(c.stem_widths), tuple(
-            Stage(max(w), "hs", True, (block,) * c.max_depth) for w in c.stage_widths))
+            Stage(max(w), Activation.HSWISH, True, (block,) * c.max_depth) for w in c.stage_widths))
 
     def smallest(self) -> Genome:
         """The cheapest genome of the space (narrowest, shallowest, smallest kernels, no SE, ReLU)."""
         c = self.config
         block = Block(min(c.kernels), min(c.expands))
         return Genome(min(c.stem_widths), tuple(
-            Stage(min(w), "re", False, (block,) * min(c.depths)) for w in c.stage_widths))
+            Stage(min(w), Activation.RELU, False, (block,) * min(c.depths)) for w in c.stage_widths))
 
-
-def _other_act(act: str) -> str:
-    return "hs" if act == "re" else "re"

@@ -98,7 +98,7 @@ def _front_table(view: RunView, bundle: dict[int, str]) -> str:
         link = bundle.get(r.id)
         cells.append(f'<td><a href="{escape(link)}">{escape(Path(link).name)}</a></td>' if link
                      else '<td class="muted">not exported</td>')
-        cells.append(f"<td><code>{escape(r.genome)}</code></td>")
+        cells.append(f"<td><code>{escape(str(r.genome))}</code></td>")
         rows.append(f'<tr data-id="{r.id}">{"".join(cells)}</tr>')
     note = ('<p class="muted">Measured objectives show their spread as [low, high] (the interquartile range '
             "of the timed runs). Fidelity: training epochs (or the table's fidelity)."
@@ -132,7 +132,7 @@ def _lineages(view: RunView) -> str:
         for node in view.lineage(r.id):
             origin = f"from #{node.parent_id} by <b>{escape(node.operator)}</b>" if node.parent_id is not None \
                 else f"<b>{escape(node.operator)}</b>"
-            steps.append(f"<li>#{node.id} {origin}: <code>{escape(node.genome)}</code></li>")
+            steps.append(f"<li>#{node.id} {origin}: <code>{escape(str(node.genome))}</code></li>")
         blocks.append(f'<p>Member #{r.id} ({len(steps) - 1} generation(s) from its root):</p>'
                       f'<ol class="lineage">{"".join(steps)}</ol>')
     return "\n".join(blocks)

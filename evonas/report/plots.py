@@ -21,7 +21,6 @@ from matplotlib.colors import Normalize
 from matplotlib.transforms import blended_transform_factory
 
 from evonas.core.objectives import Direction, Objective
-from evonas.core.problem import TrialState
 from evonas.report.view import RunView, finite
 
 FRONT_COLOUR = "#d62728"
@@ -68,7 +67,7 @@ def front_figure(view: RunView, x: Objective, y: Objective) -> Figure:
 def _draw_pair(ax, view: RunView, x: Objective, y: Objective, colorbar: bool = False) -> None:
     """One projection: evaluated candidates, infeasible and failed ones, and the final front."""
     front_ids = {r.id for r in view.front}
-    ok = [(n, r) for n, r in enumerate(view.told, 1) if r.status == TrialState.OK.value and r.id not in front_ids]
+    ok = [(n, r) for n, r in enumerate(view.told, 1) if r.ok and r.id not in front_ids]
     feasible = [(n, r) for n, r in ok if r.violation <= 0]
     pts = np.array([(finite(r.metrics, x.name), finite(r.metrics, y.name), n) for n, r in feasible
                     if None not in (finite(r.metrics, x.name), finite(r.metrics, y.name))]).reshape(-1, 3)
@@ -105,7 +104,7 @@ def _failed(ax, view: RunView, x: Objective, y: Objective) -> None:
     if not failed:
         return
     both = [r for r in failed if None not in (finite(r.metrics, x.name), finite(r.metrics, y.name))]
-    edge = [finite(r.metrics, x.name) for r in failed if r not in both and finite(r.metrics, x.name) is not None]
+    edge = [finite(r.metrics, x.name) for r in failed if r.id not in {b.id for b in both} and finite(r.metrics, x.name) is not None]
     style = dict(marker="x", color=FAILED_COLOUR, s=26, linewidths=1.2)
     _points(ax, both, x, y, **style, label=f"failed ({len(failed)})")
     if edge:
@@ -141,7 +140,7 @@ def projections_figure(view: RunView) -> Figure:
 def parallel_figure(view: RunView) -> Figure:
     """Parallel coordinates: one line per candidate, every axis scaled so that up is better."""
     objectives = view.objectives
-    ok = [r for r in view.told if r.status == TrialState.OK.value
+    ok = [r for r in view.told if r.ok
           and all(finite(r.metrics, o.name) is not None for o in objectives)]
     fig = Figure(figsize=(max(6.0, 2.2 * len(objectives)), 4.8), layout="constrained")
     ax = fig.add_subplot()
