@@ -200,6 +200,7 @@ def test_output_dir_holding_a_run_is_refused_and_untouched(run_dir, capsys):
     assert (run_dir / "run.db").read_bytes() == before
 
 
+@pytest.mark.slow  # starts a Python process (imports torch)
 def test_console_script_reports_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "evonas", "search", "--target", "nope", "--out",
                            str(tmp_path / "r")], capture_output=True, text=True)
