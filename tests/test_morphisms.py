@@ -51,11 +51,8 @@ def trained_looking(genome: Genome, gen: torch.Generator, space: MobileNetSpace 
 
 
 def child_model(genome: Genome, state: dict, space: MobileNetSpace = SPACE) -> MobileNetLike:
-    """The child network holding exactly ``state`` (built on the meta device: no initialisation
-    that the state would overwrite; ``load_state_dict`` still refuses missing or extra keys)."""
-    with torch.device("meta"):
-        model = MobileNetLike(genome, space.config, INPUT[0], CLASSES)
-    model.load_state_dict(state, assign=True)
+    model = MobileNetLike(genome, space.config, INPUT[0], CLASSES)
+    model.load_state_dict(state)
     return model.eval()
 
 
