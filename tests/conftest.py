@@ -11,6 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# one torch (OpenMP) thread per test process and per process a test starts, unless the caller
+# chose: the networks under test are tiny, and on a 2-core machine shared with other work a
+# second thread makes a forward pass up to 50x slower (spinning workers wait for a busy core)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # latency calibrations made by the tests (and the CLI processes they start) go to a fresh file,
 # never into the user's cache
 _CALIBRATION_DIR = tempfile.mkdtemp(prefix="evonas-calibration-")

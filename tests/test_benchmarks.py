@@ -233,6 +233,7 @@ def test_benchmark_cli_honest_columns_peers_and_checkpoints(table, tmp_path, cap
     assert (out / "hv_gap.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # starts worker processes (--jobs 2)
 def test_benchmark_results_do_not_depend_on_jobs(table, tmp_path):
     runs = []
     for jobs in ("1", "2"):

@@ -87,6 +87,7 @@ def test_outliers_above_q3_plus_3_iqr_are_dropped():
     assert m.outliers == 1 and m.repeats == 8 and m.median_ms == pytest.approx(1.0, abs=0.03)
 
 
+@pytest.mark.slow  # the peak-memory probe is a process
 def test_peak_memory_is_measured_and_grows_with_the_input():
     target = fast(get_target("edge-cpu"))
     small = target.profile(small_model((3, 16, 16)), (3, 16, 16))

@@ -77,9 +77,17 @@ def test_children_are_morphisms_of_front_members_or_plain_mutations():
         assert len({p.genome for p in proposals}) == len(proposals)
 
 
+# these tests check inheritance, not latency: a short plain timing (no drift compensation, which
+# on a loaded machine takes each measurement again up to three times for up to 4 s each)
+QUICK_TIMING = dict(compensate=False, warmup_min=2, warmup_max=6, repeats_min=5, min_seconds=0.0)
+QUICK_TIMING_FLAGS = ["--compensate", "false", "--warmup-min", "2", "--warmup-max", "6", "--repeats-min", "5",
+                      "--min-seconds", "0"]
+
+
 def _spec(**kw) -> RunSpec:
     return RunSpec(strategy="lemonade", target="cpu", seed=3, strategy_options=dict(n_init=2, n_pc=4, n_ac=1),
-                   problem_options=dict(epochs=0.5, inherit_epochs=0.25, batch_size=64), **kw)
+                   problem_options=dict(epochs=0.5, inherit_epochs=0.25, batch_size=64), target_options=QUICK_TIMING,
+                   **kw)
 
 
 @pytest.mark.slow
@@ -107,7 +115,7 @@ def test_cli_search_lemonade_then_export(tmp_path, capsys):
     run, out = tmp_path / "run", tmp_path / "onnx"
     assert main(["search", "--strategy", "lemonade", "--target", "edge-cpu", "--evaluations", "6",
                  "--epochs", "0.5", "--n-init", "3", "--inherit-epochs", "0.25", "--out", str(run),
-                 "--no-progress"]) == 0
+                 "--no-progress", *QUICK_TIMING_FLAGS]) == 0
     capsys.readouterr()
     assert main(["history", str(run), "--format", "json"]) == 0
     history = json.loads(capsys.readouterr().out)

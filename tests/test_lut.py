@@ -124,6 +124,7 @@ def digits_lut(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # profiles every layer of a space, peak memory in a process (digits_lut)
 def test_build_lut_cli_writes_a_loadable_table_and_refuses_overwrite(digits_lut, capsys):
     table = LatencyTable.load(digits_lut)
     assert table.input_shape == DIGITS and table.num_classes == 10 and table.target == "edge-cpu"
@@ -133,6 +134,7 @@ def test_build_lut_cli_writes_a_loadable_table_and_refuses_overwrite(digits_lut,
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # latency and peak memory (a process) of two networks; digits_lut
 def test_profile_cli_json_keys_with_prediction(digits_lut, capsys):
     capsys.readouterr()
     assert main(["profile", "--random", "2", "--seed", "4", "--input-shape", "1,12,12", "--num-classes", "10",

@@ -26,6 +26,7 @@ VALUES = st.one_of(
 CASES = [(name, o.name) for name in sorted(STRATEGIES) for o in options_of(strategy_class(name))]
 
 
+@pytest.mark.slow  # a 3-evaluation search per example (41 options x 25)
 @pytest.mark.parametrize("strategy,option", CASES, ids=[f"{s}-{o}" for s, o in CASES])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=VALUES)
@@ -54,6 +55,7 @@ def _required_problem_options(space: str) -> dict:
     return {}
 
 
+@pytest.mark.slow  # a search (or a data split) per example (19 options x 15)
 @pytest.mark.parametrize("space,option", PROBLEM_CASES, ids=[f"{s}-{o}" for s, o in PROBLEM_CASES])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=VALUES)
