@@ -26,7 +26,7 @@ from hardware.onnx_io import to_onnx
 from hardware.registry import get_target
 from hardware.targets import LatencyMeasurement, TimingProtocol, pinned, time_compensated, time_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (3, 16, 16)
 COUNTED = TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=400, min_seconds=0.0, repeats_max=400)
 

@@ -22,7 +22,7 @@ from hardware.onnx_io import to_onnx
 from hardware.registry import TARGETS, get_target
 from hardware.targets import OnnxRuntimeCPU, TimingProtocol, TorchCPU, pinned, summarize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=10, min_seconds=0.0)
 SHAPE = (3, 16, 16)
 HAS_CUDA = torch.cuda.is_available()

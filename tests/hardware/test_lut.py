@@ -21,7 +21,7 @@ from hardware.ofa_lut import load_ofa_table, ofa_latency_ms, ofa_table_path
 from hardware.onnx_io import to_onnx
 from hardware.registry import get_target
 from hardware.targets import TimingProtocol
-from tests.conftest import shared_data
+from conftest import shared_data
 
 DIGITS = (1, 12, 12)  # the embedded default dataset as a search presents it: 8x8 grey digits at 12x12, 10 classes
 TINY_SPACE = SpaceConfig(stem_widths=(8,), stage_widths=((8,), (16,), (16,), (24,), (24,)),

@@ -14,7 +14,7 @@ from evonas.api.study import Study
 from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--strategy", "aging", "--evaluations", "3", "--epochs", "0.2", "--population", "2", "--sample-size", "2"]
 
 

@@ -26,7 +26,7 @@ from evonas.mobilenet.space import MobileNetSpace
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.data import embedded_default, load_npz
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEARCH = ["search", "--strategy", "aging", "--target", "onnx-cpu", "--evaluations", "4", "--epochs", "1",
           "--population", "2", "--sample-size", "2", "--min-seconds", "0.1", "--seed", "3",
           "--objectives", "accuracy,latency_ms",

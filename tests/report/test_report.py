@@ -26,7 +26,7 @@ from evonas.report import browser, write_report
 from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress"]
 
 
