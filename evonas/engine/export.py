@@ -220,41 +220,32 @@ class ExportContext:
     """What every bundle of one export shares.
 
     Attributes:
+        plan: what the API layer read from the run (shape, classes, objectives, seed, dataset,
+            target, the reproducing flags).
         run_dir: the run exported.
         out_dir: the export directory (its final name).
-        input_shape: one input (C, H, W).
-        num_classes: the network's outputs.
-        objectives: the run's objectives.
-        seed: the run seed (split and calibration sample).
         train, val: the run's training and validation split, re-made from its stored options
             (``None`` for a run whose dataset is unknown).
         raw_shape: one image (C, H, W) as loaded, before the search resized it to ``input_shape``
             (``None`` when the dataset is unknown).
         data: the dataset's path as the run stored it (``None``: the embedded digits).
         val_fraction: the validation share of the split.
-        dataset_note: why the dataset is unknown ('' when known).
         target: the run's target, or ``None`` when it cannot run here.
         target_note: why there is no target, or how it was rebuilt.
         quantize: ``"int8"`` or ``None``.
-        search_args: the ``evonas search`` flags that re-create the run (``None``: not a CLI run).
     """
 
+    plan: ExportPlan
     run_dir: Path
     out_dir: Path
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    objectives: tuple[Objective, ...]
-    seed: int
     train: Dataset | None
     val: Dataset | None
     raw_shape: tuple[int, int, int] | None
     data: str | None
     val_fraction: float | None
-    dataset_note: str
     target: Any
     target_note: str
     quantize: str | None
-    search_args: tuple[str, ...] | None
 
 
 def check_parity(model: torch.nn.Module, onnx_bytes: bytes, input_shape: tuple[int, int, int],
@@ -373,10 +364,8 @@ def _context(plan: ExportPlan, run_dir: Path, out_dir: Path, quantize: str | Non
         raise UserError(f"--quantize {quantize} calibrates on the run's training images, but {plan.dataset_note}")
     target, target_note = _target(plan)
     dataset = plan.dataset
-    return ExportContext(run_dir, out_dir, plan.input_shape, plan.num_classes, plan.objectives, plan.seed, train,
-                         val, raw_shape, None if dataset is None else dataset.data,
-                         None if dataset is None else dataset.val_fraction, plan.dataset_note, target, target_note,
-                         quantize, plan.search_args)
+    return ExportContext(plan, run_dir, out_dir, train, val, raw_shape, None if dataset is None else dataset.data,
+                         None if dataset is None else dataset.val_fraction, target, target_note, quantize)
 
 
 def _splits(dataset: DatasetPlan, seed: int, input_shape: tuple, num_classes: int
@@ -441,11 +430,11 @@ def _bundle(ctx: ExportContext, space: MobileNetSpace, row: StoredTrial, on_fron
 
     folder = f"candidate_{row.id}"
     (tmp / folder).mkdir()
-    model = build(row.genome, space.config, ctx.input_shape, ctx.num_classes)
+    model = build(row.genome, space.config, ctx.plan.input_shape, ctx.plan.num_classes)
     model.load_state_dict(load_weights(ctx.run_dir, row.id))
     model.eval()
-    float_bytes = _checked_export(model, row.id, ctx.input_shape)
-    parity = check_parity(model, float_bytes, ctx.input_shape)
+    float_bytes = _checked_export(model, row.id, ctx.plan.input_shape)
+    parity = check_parity(model, float_bytes, ctx.plan.input_shape)
     diff = max(parity.values())
     if not diff <= PARITY_TOLERANCE:
         raise ExportError(f"candidate {row.id}: ONNX Runtime differs from torch by {diff:.3g} "
@@ -455,10 +444,10 @@ def _bundle(ctx: ExportContext, space: MobileNetSpace, row: StoredTrial, on_fron
     if int8_bytes is not None:
         (tmp / folder / INT8_FILE).write_bytes(int8_bytes)
     latencies = _latencies(ctx, model, [float_bytes] + ([int8_bytes] if int8_bytes else []))
-    units = {o.name: o.unit for o in ctx.objectives}
+    units = {o.name: o.unit for o in ctx.plan.objectives}
     exported = ExportedModel(
         row.id, str(row.genome), folder, f"{folder}/{FLOAT_FILE}", on_front, row.parent_id, row.operator,
-        {o.name: row.metrics[o.name] for o in ctx.objectives}, units, row.metrics.get("params"),
+        {o.name: row.metrics[o.name] for o in ctx.plan.objectives}, units, row.metrics.get("params"),
         row.metrics.get("flops"), len(float_bytes), row.metrics.get("accuracy"),
         None if ctx.val is None else onnx_accuracy(float_bytes, ctx.val), diff, parity, latencies[0],
         None if int8_bytes is None else _int8_model(ctx, folder, int8_bytes, latencies[1]),
@@ -481,7 +470,7 @@ def _quantized(float_bytes: bytes, ctx: ExportContext, cid: int) -> bytes:
     """The int8 model of ``float_bytes``, checked to hold quantised operators and to pass the checker."""
     from hardware.quantize import quantize_int8, quantized_ops
 
-    int8 = quantize_int8(float_bytes, calibration_sample(ctx.train, ctx.seed))
+    int8 = quantize_int8(float_bytes, calibration_sample(ctx.train, ctx.plan.seed))
     if not quantized_ops(int8):
         raise ExportError(f"candidate {cid}: quantisation left no quantised operator in the graph")
     try:
@@ -511,8 +500,8 @@ def _latencies(ctx: ExportContext, model: torch.nn.Module, files: list[bytes]) -
     try:
         if hasattr(target, "measure_onnx_side_by_side"):
             return [LatencyReport.of(target, m, f) for m, f in
-                    zip(target.measure_onnx_side_by_side(files, ctx.input_shape), (FLOAT_FILE, INT8_FILE))]
-        first = LatencyReport.of(target, target.measure(model, ctx.input_shape), "torch module")
+                    zip(target.measure_onnx_side_by_side(files, ctx.plan.input_shape), (FLOAT_FILE, INT8_FILE))]
+        first = LatencyReport.of(target, target.measure(model, ctx.plan.input_shape), "torch module")
     except UserError as exc:
         return [LatencyReport(target.name, target.description, not_measured=str(exc)) for _ in files]
     why = f"target '{target.name}' runs torch networks, not ONNX files"
@@ -522,8 +511,8 @@ def _latencies(ctx: ExportContext, model: torch.nn.Module, files: list[bytes]) -
 def _commands(ctx: ExportContext, cid: int) -> dict[str, str | None]:
     """The commands that re-create the run and this bundle."""
     search = None
-    if ctx.search_args is not None:
-        search = shlex.join(["evonas", "search", *ctx.search_args, "--out", f"{ctx.run_dir}-reproduced"])
+    if ctx.plan.search_args is not None:
+        search = shlex.join(["evonas", "search", *ctx.plan.search_args, "--out", f"{ctx.run_dir}-reproduced"])
     export = ["evonas", "export", str(ctx.run_dir), "--out", f"{ctx.out_dir}-candidate_{cid}", "--select", str(cid)]
     if ctx.quantize:
         export += ["--quantize", ctx.quantize]
@@ -538,14 +527,14 @@ def manifest_json(ctx: ExportContext, exported: Sequence[ExportedModel]) -> str:
 
     manifest = {
         "run": str(ctx.run_dir),
-        "input_shape": list(ctx.input_shape),
+        "input_shape": list(ctx.plan.input_shape),
         **interface(ctx),
         "opset": OPSET,
         "quantize": ctx.quantize,
         "target": {"name": getattr(ctx.target, "name", None), "note": ctx.target_note,
                    "settings": None if ctx.target is None else ctx.target.settings()},
         "objectives": [{"name": o.name, "direction": o.direction.name.lower(), "unit": o.unit}
-                       for o in ctx.objectives],
+                       for o in ctx.plan.objectives],
         "models": [asdict(e) for e in exported],
     }
     return json.dumps(manifest, indent=2, default=str)

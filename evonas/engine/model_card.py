@@ -10,19 +10,19 @@ from hardware.onnx_io import BATCH_AXIS, INPUT_NAME, OPSET, OUTPUT_NAME
 def interface(ctx) -> dict[str, Any]:
     """Input, output, preprocessing and dataset of an export (an :class:`~evonas.engine.export.ExportContext`),
     as the manifest stores them and the card describes them."""
-    c, h, w = ctx.input_shape
+    c, h, w = ctx.plan.input_shape
     names = None if ctx.train is None else ctx.train.class_names
     norm = None if ctx.train is None else ctx.train.normalisation
     return {
         "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [BATCH_AXIS, c, h, w], "layout": "NCHW"},
-        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [BATCH_AXIS, ctx.num_classes],
-                   "meaning": f"logits (unnormalised scores) over {ctx.num_classes} classes: softmax gives "
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [BATCH_AXIS, ctx.plan.num_classes],
+                   "meaning": f"logits (unnormalised scores) over {ctx.plan.num_classes} classes: softmax gives "
                               "probabilities, argmax the class id",
                    "class_names": None if names is None else list(names)},
         "preprocessing": None if norm is None else {
             "formula": "x[:, c] = (raw[:, c] - mean[c]) / std[c]", "mean": list(norm.mean), "std": list(norm.std),
             "raw_dtype": norm.raw_dtype, "raw_range": list(norm.raw_range), "raw_shape": list(ctx.raw_shape),
-            "resize": None if tuple(ctx.raw_shape) == tuple(ctx.input_shape) else {
+            "resize": None if tuple(ctx.raw_shape) == tuple(ctx.plan.input_shape) else {
                 "to": [h, w], "mode": "bilinear", "align_corners": False,
                 "antialias": h < ctx.raw_shape[1] or w < ctx.raw_shape[2]}},
         "dataset": _dataset(ctx),
@@ -31,8 +31,8 @@ def interface(ctx) -> dict[str, Any]:
 
 def _dataset(ctx) -> dict[str, Any]:
     if ctx.train is None:
-        return {"note": ctx.dataset_note}
-    return {"name": ctx.train.name, "data": ctx.data, "val_fraction": ctx.val_fraction, "split_seed": ctx.seed,
+        return {"note": ctx.plan.dataset_note}
+    return {"name": ctx.train.name, "data": ctx.data, "val_fraction": ctx.val_fraction, "split_seed": ctx.plan.seed,
             "train_size": len(ctx.train), "val_size": len(ctx.val)}
 
 
@@ -85,7 +85,7 @@ def _shape(shape: list) -> str:
 def _preprocessing(ctx) -> str:
     pre = interface(ctx)["preprocessing"]
     if pre is None:
-        return "## Preprocessing\n\nUnknown: " + ctx.dataset_note + ". Feed inputs prepared as in training."
+        return "## Preprocessing\n\nUnknown: " + ctx.plan.dataset_note + ". Feed inputs prepared as in training."
     c, h, w = pre["raw_shape"]
     low, high = pre["raw_range"]
     rows = [[str(k), repr(mean), repr(std)] for k, (mean, std) in enumerate(zip(pre["mean"], pre["std"]))]
@@ -115,13 +115,13 @@ def _accuracy(ctx, m) -> str:
     data = interface(ctx)["dataset"]
     where = (f"the validation split of `{data['name']}` ({data['val_size']} images; val_fraction "
              f"{data['val_fraction']}, split seed {data['split_seed']}, the search's split)"
-             if ctx.val is not None else f"the search's validation split (not re-measured: {ctx.dataset_note})")
+             if ctx.val is not None else f"the search's validation split (not re-measured: {ctx.plan.dataset_note})")
     return "\n".join(["## Accuracy", "", f"Top-1 accuracy on {where}.", "", _table(["measured", "accuracy"], rows)])
 
 
 def _objectives(ctx, m) -> str:
     rows = [[o.name, o.direction.name.lower(), o.unit or "(none)", _fmt(m.objectives[o.name], 6)]
-            for o in ctx.objectives]
+            for o in ctx.plan.objectives]
     return "\n".join(["## Objectives (as measured in the search)", "",
                       _table(["objective", "direction", "unit", "value"], rows)])
 
