@@ -69,6 +69,17 @@ def with_realistic_logits(model: MobileNetLike, x: torch.Tensor) -> MobileNetLik
     return model
 
 
+def _parent_and_child(op, genome, rng, gen, space, shape, x):
+    """A trained-looking parent of ``genome`` and ``op``'s valid, different child of it (genome, state)."""
+    parent = with_realistic_logits(trained_looking(genome, gen, space, shape), x)
+    result = op.apply(genome, parent.state_dict(), rng, space)
+    assert result is not None
+    child_genome, state = result
+    space.validate(child_genome)
+    assert child_genome != genome
+    return parent, child_genome, state
+
+
 @pytest.mark.parametrize("op", FUNCTION_PRESERVING, ids=lambda op: op.name)
 def test_function_preserving_operators_keep_the_output(op):
     """Eval-mode logits of child and parent agree to 1e-5 relative to the logits' scale, over
@@ -83,12 +94,7 @@ def test_function_preserving_operators_keep_the_output(op):
         if not op.applies(genome, space):  # no child, whatever the weights (no parent built in vain)
             assert op.apply(genome, {}, rng, space) is None
             continue
-        parent = with_realistic_logits(trained_looking(genome, gen, space, shape), x)
-        result = op.apply(genome, parent.state_dict(), rng, space)
-        assert result is not None
-        child_genome, state = result
-        space.validate(child_genome)
-        assert child_genome != genome
+        parent, child_genome, state = _parent_and_child(op, genome, rng, gen, space, shape, x)
         with torch.no_grad():
             expected = parent(x)
             assert 0.5 * LOGIT_STD < expected.std().item() < 2 * LOGIT_STD
@@ -116,12 +122,7 @@ def test_approximate_operators_give_valid_loadable_close_children(op):
         if not op.applies(genome, space):
             assert op.apply(genome, {}, rng, space) is None
             continue
-        parent = with_realistic_logits(trained_looking(genome, gen, space, shape), x)
-        result = op.apply(genome, parent.state_dict(), rng, space)
-        assert result is not None
-        child_genome, state = result
-        space.validate(child_genome)
-        assert child_genome != genome
+        _, child_genome, state = _parent_and_child(op, genome, rng, gen, space, shape, x)
         with torch.no_grad():
             child = child_model(child_genome, state, space)(x)
             assert torch.isfinite(child).all()
