@@ -339,3 +339,43 @@ class NoiseAwareArchive(ParetoArchive):
     def _set(self, trials: list[Trial]) -> None:
         self.trials = trials
         self._values = np.array([t.values for t in trials])
+
+
+class TopFidelityArchive(ParetoArchive):
+    """The front of the trials at the highest fidelity reached (a multi-fidelity schedule's).
+
+    A trial at a lower fidelity never enters; the first at a higher one replaces the front with a
+    fresh one, made by ``make`` and bound like this archive, so a 1-epoch accuracy never stands
+    beside a 9-epoch one. Under a single fidelity it is the archive ``make`` builds.
+    """
+
+    def __init__(self, make: Callable[[], ParetoArchive] = ParetoArchive) -> None:  # holds no trials itself
+        self.make = make
+        self.inner = make()
+        self.fidelity: float | None = None
+        self._binding: tuple = ((), None)
+
+    def bind(self, objectives: tuple[Objective, ...], remeasure: Remeasure | None = None) -> None:
+        self._binding = (objectives, remeasure)
+        self.inner.bind(objectives, remeasure)
+
+    def add(self, trial: Trial) -> bool:
+        if not trial.feasible or trial.fidelity is None:
+            return False
+        if self.fidelity is not None and trial.fidelity < self.fidelity:
+            return False
+        if self.fidelity is None or trial.fidelity > self.fidelity:
+            self.inner, self.fidelity = self.make(), trial.fidelity
+            self.inner.bind(*self._binding)
+        return self.inner.add(trial)
+
+    @property
+    def trials(self) -> list[Trial]:  # type: ignore[override]
+        return self.inner.trials
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.inner.values
+
+    def __len__(self) -> int:
+        return len(self.inner)

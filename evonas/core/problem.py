@@ -35,6 +35,53 @@ class SearchSpace(Protocol):
 
 
 @dataclass(frozen=True)
+class Budget:
+    """How far to train a candidate under a multi-fidelity schedule.
+
+    Attributes:
+        fidelity: train up to this many epochs (or a table's fidelity) in all.
+        planned: the most any candidate is trained (the schedule's top rung). A learning-rate
+            schedule is laid out over ``planned``, so a candidate stopped at ``fidelity`` and
+            continued later ends where one trained straight through would.
+    """
+
+    fidelity: float
+    planned: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fidelity <= self.planned:
+            raise UserError(f"a budget needs 0 < fidelity <= planned, got {self.fidelity} of {self.planned}")
+
+    @property
+    def final(self) -> bool:
+        """Whether this is the top rung: nothing continues from it."""
+        return self.fidelity >= self.planned
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a candidate's training stopped at a lower rung, to continue it exactly.
+
+    The driver makes it (``weights`` and ``state`` None) when it promotes trial ``trial_id``,
+    and fills both from the run store, or memory, before the candidate is evaluated.
+
+    Attributes:
+        trial_id: the trial (one rung's result) this continues.
+        fidelity: epochs (or the table's fidelity) trained so far.
+        metrics: that rung's metrics; a problem carries its training-free ones forward.
+        weights: the network's ``state_dict`` at that rung.
+        state: the problem's training state (optimizer, position in the learning-rate schedule,
+            shuffling), as its :attr:`Evaluation.train_state`; opaque to the driver.
+    """
+
+    trial_id: int
+    fidelity: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, Any] | None = None
+    state: Any = None
+
+
+@dataclass(frozen=True)
 class Proposal:
     """A genome a strategy wants evaluated, with its lineage.
 
@@ -46,6 +93,10 @@ class Proposal:
         seed: set by the driver before evaluation: the candidate's seed, derived from the run
             seed and the candidate's id, so its result does not depend on which worker ran it.
             Problems seed their randomness (weight initialisation, shuffling) from it.
+        budget: set by the driver under a multi-fidelity schedule: how far to train (None: the
+            problem's own fidelity, as without a schedule).
+        resume: set by the driver when it promotes a candidate to the next rung: the checkpoint
+            to continue from, never restarting (None: a new candidate).
     """
 
     genome: Any
@@ -53,6 +104,8 @@ class Proposal:
     operator: str = "random"
     payload: Any = None
     seed: int | None = None
+    budget: Budget | None = None
+    resume: Checkpoint | None = None
 
 
 class TrialState(enum.Enum):
@@ -106,6 +159,9 @@ class Evaluation:
         scores: held-out metrics (e.g. a test accuracy, or a benchmark's 200-epoch mean beside
             the validation accuracy searched on): stored, and used to score fronts, but never
             shown to a strategy.
+        train_state: under a schedule, below the top rung: what continuing the training needs
+            besides ``weights`` (optimizer state, learning-rate schedule position, shuffling
+            state); handed back as :attr:`Checkpoint.state`. Must be picklable by ``torch.save``.
     """
 
     metrics: dict[str, float]
@@ -113,6 +169,7 @@ class Evaluation:
     weights: dict[str, Any] | None = None
     measurement: dict[str, Any] | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    train_state: Any = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +213,10 @@ class Problem(abc.ABC):
     trains_networks: bool = False
     """Whether evaluations train networks whose weights children could inherit (a Study given no
     strategy then searches with LEMONADE)."""
+    fidelities: tuple[float, ...] | None = None
+    """The fidelities :meth:`evaluate` honours in a :attr:`Proposal.budget`: ``None`` where it
+    takes none (a schedule is refused), ``()`` for any positive number of epochs (real
+    training), else the levels a table holds (a schedule's rungs are then those levels)."""
 
     @property
     def score_objectives(self) -> tuple[Objective, ...]:

@@ -19,10 +19,12 @@ import numpy as np
 
 from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint, non_finite, to_min_vector
-from evonas.core.pareto import HypervolumeHistory, Normalisation, ParetoArchive, StoredRemeasures, with_metrics
-from evonas.core.problem import Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
+from evonas.core.pareto import (HypervolumeHistory, Normalisation, ParetoArchive, StoredRemeasures,
+                                TopFidelityArchive, with_metrics)
+from evonas.core.problem import Checkpoint, Evaluation, InheritsWeights, Problem, Proposal, Trial, TrialState
 from evonas.engine.executors import Executor, InProcess, Outcome, Task, evaluate_task
 from evonas.engine.results import StoredRun
+from evonas.engine.schedule import PROMOTE, Schedule, cost
 from evonas.engine.store import CandidateRow, RunStore
 from populations.base import Strategy
 
@@ -59,6 +61,17 @@ class MaxSeconds:
 
     def done(self, search: "Search") -> bool:
         return time.perf_counter() - search.started_ >= self.seconds
+
+
+@dataclass(frozen=True)
+class MaxEpochs:
+    """Stop asking once the epochs told or in flight reach ``n`` (a promotion counts only the epochs
+    it adds; on a table, its fidelity counts as epochs): equal budgets for schedules and strategies."""
+
+    n: float
+
+    def done(self, search: "Search") -> bool:
+        return search.epochs_started >= self.n
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,10 @@ class Search:
         archive: keeps the front: :class:`~evonas.core.pareto.ParetoArchive`, or
             :class:`~evonas.core.pareto.NoiseAwareArchive` to compare measured objectives as
             intervals (the driver re-measures through :meth:`Problem.remeasure`).
+        schedule: a multi-fidelity schedule (:class:`~evonas.engine.schedule.ASHA`): it starts
+            each candidate at its bottom rung and promotes results, which continue from their
+            checkpoints; the front then holds only the highest fidelity reached. None: every
+            candidate at the problem's own fidelity.
     """
 
     problem: Problem
@@ -142,11 +159,17 @@ class Search:
     initial: tuple = ()
     archive: ParetoArchive = field(default_factory=ParetoArchive)
     trials: list[Trial] = field(default_factory=list)
+    schedule: Schedule | None = None
 
     def __post_init__(self) -> None:
         self.objectives = self.problem.objectives
         self.strategy.check(len(self.objectives))
         self.problem.check_constraints(self.constraints)
+        if self.schedule is not None:
+            self.schedule.start(self.problem)
+            self.archive = TopFidelityArchive(type(self.archive))
+            if self.store is not None:
+                self.store.set_meta("schedule", self.schedule.describe())
         self.lower_, self.upper_ = self.problem.bounds()
         if self.store is not None:  # an objective without declared bounds is stored as None
             self.store.set_meta("bounds", [_json_bounds(self.lower_), _json_bounds(self.upper_)])
@@ -159,6 +182,9 @@ class Search:
         self.inflight_: dict[int, Pending] = {}
         self.weights_in_memory_: dict[int, dict] = {}  # without a store: front members' and possible parents' weights
         self.scores: dict[int, dict[str, float]] = {}  # held-out metrics per trial id, never told to the strategy
+        self.states_in_memory_: dict[int, Any] = {}  # without a store: training states a promotion may continue
+        self.epochs_spent = 0.0
+        self._fidelity_of: dict[int, float | None] = {}
         self.resubmit_: list[Pending] = []
         self._remeasures = StoredRemeasures((), self.objectives, self.constraints, fresh=self._remeasure)
         self.archive.bind(self.objectives, self._remeasures)
@@ -175,6 +201,16 @@ class Search:
     def n_started(self) -> int:
         """Candidates told or being evaluated: what a budget of evaluations counts before asking again."""
         return len(self.trials) + len(self.inflight_)
+
+    @property
+    def epochs_started(self) -> float:
+        """Epochs told plus those in flight (a promotion counts what it adds): what :class:`MaxEpochs` counts."""
+        return self.epochs_spent + sum(_planned(p.proposal) for p in self.inflight_.values())
+
+    @property
+    def front_fidelity(self) -> float | None:
+        """Under a schedule, the fidelity the front is taken at (the highest reached); else None."""
+        return self.archive.fidelity if isinstance(self.archive, TopFidelityArchive) else None
 
     @property
     def hv_history(self) -> list[tuple[int, float, float]]:
@@ -272,7 +308,7 @@ class Search:
         finally:
             executor.close()
         if self.store is not None and not self.keep_weights:
-            self.store.prune_weights({t.id for t in self.archive.trials})
+            self.store.prune_weights(self.weights_kept())
         return self.front()
 
     def _check_all_failed(self) -> None:
@@ -283,7 +319,7 @@ class Search:
 
     def _task(self, pending: Pending) -> Task:
         known = None if self.store is None else self.store.latest_measurement(str(pending.genome))
-        return Task(pending.id, self._with_parent_weights(pending.proposal), known)
+        return Task(pending.id, self._with_checkpoint(self._with_parent_weights(pending.proposal)), known)
 
     def step(self) -> Trial:
         """Ask, evaluate in this process, tell: one candidate."""
@@ -298,10 +334,18 @@ class Search:
         """
         if self.resubmit_ and expected_id is None:
             return self.resubmit_.pop(0)
-        if self._asked < len(self.initial):
+        promotion = (self.schedule.promote() if self.schedule is not None and self._asked >= len(self.initial)
+                     else None)
+        if promotion is not None:
+            rung, budget = promotion
+            proposal = Proposal(rung.genome, rung.id, PROMOTE, budget=budget,
+                                resume=Checkpoint(rung.id, rung.fidelity, dict(rung.metrics)))
+        elif self._asked < len(self.initial):
             proposal = Proposal(self.initial[self._asked], None, "init")
         else:
             proposal = self.strategy.ask()
+        if self.schedule is not None and proposal.budget is None:
+            proposal = replace(proposal, budget=self.schedule.first())
         self._asked += 1
         trial_id = self._next_id if expected_id is None else expected_id
         self._next_id = trial_id + 1
@@ -335,7 +379,7 @@ class Search:
             trial = self._failed(pending, _reason(result))
         else:
             evaluation = result if isinstance(result, Evaluation) else Evaluation(dict(result))
-            fidelity = evaluation.fidelity
+            fidelity = evaluation.fidelity if evaluation.fidelity is not None or p.budget is None else p.budget.fidelity
             metrics = {k: float(v) for k, v in evaluation.metrics.items()}
             needed = [o.name for o in self.objectives] + [c.name for c in self.constraints]
             bad = non_finite(needed, metrics)
@@ -353,6 +397,8 @@ class Search:
             self._persist(trial, evaluation, pending.started, seconds, scores)
         elif trial.ok and evaluation.weights is not None:
             self.weights_in_memory_[trial.id] = evaluation.weights
+            if evaluation.train_state is not None:
+                self.states_in_memory_[trial.id] = evaluation.train_state
         if not trial.ok:
             log.info("candidate %d failed: %s", trial.id, (trial.error or "").partition("\n")[0])
         self._told += 1
@@ -360,24 +406,30 @@ class Search:
         if self.weights_in_memory_:
             keep = self.weights_kept()
             self.weights_in_memory_ = {i: w for i, w in self.weights_in_memory_.items() if i in keep}
+            self.states_in_memory_ = {i: w for i, w in self.states_in_memory_.items() if i in keep}
         for callback in self.callbacks:
             callback(self, trial)
         return trial
 
     def weights_kept(self) -> set[int]:
-        """The trials whose weights a run without a store keeps: the front's (for export) and every
-        trial the strategy may still choose as a parent (:meth:`~populations.base.Strategy.parent_ids`)."""
-        return {t.id for t in self.archive.trials} | self.strategy.parent_ids()
+        """The trials whose weights are kept (in memory without a store, on disk at the end): the
+        front's (for export), every trial the strategy may still choose as a parent
+        (:meth:`~populations.base.Strategy.parent_ids`) and every rung a schedule may still promote."""
+        promotable = self.schedule.promotable() if self.schedule is not None else set()
+        return {t.id for t in self.archive.trials} | self.strategy.parent_ids() | promotable
 
     def _failed(self, pending: Pending, reason: str, metrics: dict | None = None) -> Trial:
         p = pending.proposal
         return Trial(pending.id, p.genome, p.parent_id, p.operator, TrialState.FAILED, metrics or {},
-                     np.full(len(self.objectives), np.nan), 0.0, None, reason)
+                     np.full(len(self.objectives), np.nan), 0.0, None if p.budget is None else p.budget.fidelity,
+                     reason)
 
     def _persist(self, trial: Trial, evaluation: Evaluation, started: float, seconds: float,
                  scores: dict[str, float]) -> None:
         if evaluation.weights is not None:
             self.store.save_weights(trial.id, evaluation.weights)
+        if trial.ok and evaluation.train_state is not None:
+            self.store.save_state(trial.id, evaluation.train_state)
         self.store.record(CandidateRow(
             trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state,
             trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds,
@@ -385,8 +437,13 @@ class Search:
             scores=scores)
 
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:
-        """Add a finished trial to the history, the archive and the strategy."""
+        """Add a finished trial to the history, the archive, the schedule and the strategy."""
         self.trials.append(trial)
+        self._fidelity_of[trial.id] = trial.fidelity
+        previous = self._fidelity_of.get(trial.parent_id) if trial.operator == PROMOTE else None
+        self.epochs_spent += cost(trial, previous)
+        if self.schedule is not None:
+            self.schedule.tell(trial)
         if trial.feasible:
             self.hv_.see(trial.values)
         if self.archive.add(trial) or not len(self.hv_):
@@ -427,6 +484,25 @@ class Search:
                             "is missing; a LEMONADE child is never trained from scratch in its place")
         return replace(proposal, payload=payload.with_weights(self.store.load_weights(parent)))
 
+    def _with_checkpoint(self, proposal: Proposal) -> Proposal:
+        """A promotion continues from the rung's stored weights and training state (from memory
+        without a store; a table-backed problem needs neither); if they are gone the search stops and says so, never restarting it."""
+        resume = proposal.resume
+        if resume is None or resume.weights is not None or not self.problem.trains_networks:
+            return proposal
+        i = resume.trial_id
+        if self.store is None:
+            weights, state = self.weights_in_memory_.get(i), self.states_in_memory_.get(i)
+            missing = "this run no longer holds them" if weights is None else None
+        else:
+            found = self.store.weights_path(i).is_file() and self.store.state_path(i).is_file()
+            missing = None if found else f"{self.store.weights_path(i)} or {self.store.state_path(i)} is missing"
+            weights, state = (self.store.load_weights(i), self.store.load_state(i)) if found else (None, None)
+        if missing is not None:
+            raise UserError(f"promoting #{i} continues its training, but its weights and training state are "
+                            f"gone ({missing}); a promoted candidate is never restarted from scratch")
+        return replace(proposal, resume=replace(resume, weights=weights, state=state))
+
     def front(self) -> list[Trial]:
         """The feasible non-dominated trials, sorted by the first objective."""
         return sorted(self.archive.trials, key=lambda t: tuple(t.values))
@@ -441,6 +517,13 @@ class Search:
         objectives = self.problem.score_objectives
         rows = [to_min_vector(objectives, {**t.metrics, **self.scores.get(t.id, {})}) for t in self.archive.trials]
         return np.array(rows).reshape(len(rows), len(objectives))
+
+
+def _planned(proposal: Proposal) -> float:
+    """The epochs a proposal in flight will spend (0 where it has no budget: its fidelity is known only once told)."""
+    if proposal.budget is None:
+        return 0.0
+    return proposal.budget.fidelity - (proposal.resume.fidelity if proposal.resume is not None else 0.0)
 
 
 def _json_bounds(values: np.ndarray) -> list[float | None]:

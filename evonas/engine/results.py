@@ -18,7 +18,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from evonas.core.objectives import Constraint, Direction, Objective, to_min_vector
-from evonas.core.pareto import HypervolumeHistory, Normalisation, NoiseAwareArchive, ParetoArchive, StoredRemeasures
+from evonas.core.pareto import (HypervolumeHistory, Normalisation, NoiseAwareArchive, ParetoArchive, StoredRemeasures,
+                                TopFidelityArchive)
 from evonas.core.problem import SearchSpace, Trial, TrialState
 from evonas.engine.store import CandidateRow, Measurement, RunStore
 
@@ -65,6 +66,8 @@ class StoredRun:
         measurements: every hardware measurement, in the order taken.
         versions: the evonas versions that created and resumed the run (oldest first).
         next_id: the id the next candidate gets.
+        schedule: the multi-fidelity schedule the run used (its stored description), if any: the
+            front then holds only the trials at the highest fidelity reached.
     """
 
     run_dir: Path
@@ -78,6 +81,7 @@ class StoredRun:
     measurements: tuple[Measurement, ...] = ()
     versions: tuple[dict[str, str], ...] = ()
     next_id: int = 0
+    schedule: dict[str, Any] | None = None
 
     # -- reading ----------------------------------------------------------------------
     @classmethod
@@ -103,7 +107,8 @@ class StoredRun:
                                                      for side in bounds),
             trials=tuple(_trial(r, objectives) for r in store.candidates(include_running=True)),
             scores=store.scores(), remeasures=tuple(store.remeasures()),
-            measurements=tuple(store.measurements()), versions=tuple(store.versions()), next_id=store.next_id())
+            measurements=tuple(store.measurements()), versions=tuple(store.versions()), next_id=store.next_id(),
+            schedule=store.get_meta("schedule"))
         return run if space is None else run.parsed(space)
 
     def parsed(self, space: SearchSpace) -> "StoredRun":
@@ -154,12 +159,17 @@ class StoredRun:
         return self.measurements[0].fingerprint if self.measurements else None
 
     def archive(self) -> ParetoArchive:
-        """A fresh archive of the kind the run used: a noise-aware one replays its re-measurements as taken."""
-        if not self.noise_aware:
-            return ParetoArchive()
-        archive = NoiseAwareArchive()
+        """A fresh archive of the kind the run used: a noise-aware one replays its re-measurements as
+        taken; under a schedule, only the highest fidelity reached counts."""
+        kind = NoiseAwareArchive if self.noise_aware else ParetoArchive
+        archive = TopFidelityArchive(kind) if self.schedule else kind()
         archive.bind(self.objectives, StoredRemeasures(self.remeasures, self.objectives, self.constraints))
         return archive
+
+    @property
+    def front_fidelity(self) -> float | None:
+        """Under a schedule, the fidelity the front is taken at (the highest reached); else None."""
+        return max((t.fidelity for t in self.front if t.fidelity is not None), default=None) if self.schedule else None
 
     def replay(self) -> Iterator[tuple[int, StoredTrial, bool, ParetoArchive]]:
         """Each told candidate in tell order with (evaluations so far, trial, front changed, archive).

@@ -308,13 +308,32 @@ class RunStore:
     def load_weights(self, candidate_id: int) -> dict[str, torch.Tensor]:
         return load_weights(self.run_dir, candidate_id)
 
+    def state_path(self, candidate_id: int) -> Path:
+        """Where a rung's training state (optimizer, schedule position) is kept beside its weights."""
+        return self.run_dir / "checkpoints" / f"{candidate_id}.pt"
+
+    def save_state(self, candidate_id: int, state: Any) -> None:
+        """Write a rung's training state atomically, for the promotion that may continue it."""
+        import torch
+
+        path = self.state_path(candidate_id)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def load_state(self, candidate_id: int) -> Any:
+        import torch
+
+        return torch.load(self.state_path(candidate_id), map_location="cpu", weights_only=False)
+
     def prune_weights(self, keep: set[int]) -> None:
-        """Delete stored weights of candidates not in ``keep``."""
-        folder = self.run_dir / "weights"
-        if folder.is_dir():
-            for path in folder.glob("*.pt"):
-                if int(path.stem) not in keep:
-                    path.unlink()
+        """Delete stored weights and training states of candidates not in ``keep``."""
+        for folder in (self.run_dir / "weights", self.run_dir / "checkpoints"):
+            if folder.is_dir():
+                for path in folder.glob("*.pt"):
+                    if int(path.stem) not in keep:
+                        path.unlink()
 
 
 def weights_path(run_dir: str | Path, candidate_id: int) -> Path:

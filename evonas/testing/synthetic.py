@@ -90,7 +90,14 @@ class SyntheticProblem(Problem):
             this sigma, with intervals, and :meth:`remeasure` side by side (0: exact).
         unbounded_costs: declare no bounds for the costs, as a metric known only after
             training would: the hypervolume is then relative to the range seen.
+
+    Under a schedule (a :attr:`~evonas.core.problem.Proposal.budget` of ``f`` epochs planned over
+    ``F``) the accuracy follows a learning curve: ``accuracy * (1 - 0.4 (1 - f/F) (0.5 + s))``
+    with ``s`` the genome's capacity scaled to [0, 1], so larger networks learn more slowly and a
+    low rung ranks genomes only roughly as the top one does.
     """
+
+    fidelities = ()
 
     def __init__(self, n_objectives: int = 2, fail_every: int = 0, nan_every: int = 0,
                  positions: int = 6, choices: int = 4, crash_every: int = 0, hang_every: int = 0,
@@ -125,6 +132,7 @@ class SyntheticProblem(Problem):
         accuracy_weights = np.asarray(_ACCURACY_WEIGHTS if positions == len(_ACCURACY_WEIGHTS)
                                       else 0.5 + 0.1 * (np.arange(positions) % 6), dtype=float)
         capacity = (x @ accuracy_weights) * 3.0 / top
+        self.slowness_ = (capacity - capacity.min()) / max(np.ptp(capacity), 1e-12)
         middle = x[:, min(2, positions - 1)] / top * 3.0
         metrics = {"accuracy": 0.95 - 0.5 * np.exp(-capacity / 4.0) - 0.015 * (middle - 2.0) ** 2 / 9.0}
         for j, name in enumerate(self.cost_columns):
@@ -162,11 +170,14 @@ class SyntheticProblem(Problem):
         if self.delay:
             time.sleep(self.delay * (1 + code % 4))
         metrics = {name: float(column[code]) for name, column in self.table_.items()}
+        budget = proposal.budget
+        if budget is not None:
+            metrics["accuracy"] *= 1 - 0.4 * (1 - budget.fidelity / budget.planned) * (0.5 + self.slowness_[code])
         if self.nan_every and (code + 1) % self.nan_every == 0:
             metrics["accuracy"] = float("nan")
         if self.noise is not None:
             metrics.update(self.noise.measured(self._costs(code), [proposal.seed or 0, code]))
-        return Evaluation(metrics)
+        return Evaluation(metrics, None if budget is None else budget.fidelity)
 
     def _costs(self, code: int) -> dict[str, float]:
         return {c: float(self.table_[c][code]) for c in self.cost_columns}
