@@ -23,6 +23,7 @@ _PUBLIC = {
     "Study": "evonas.api.study", "SearchResult": "evonas.api.study", "AskTellProblem": "evonas.api.study",
     "Pending": "evonas.engine.driver", "Search": "evonas.engine.driver",
     "MaxEvaluations": "evonas.engine.driver", "MaxSeconds": "evonas.engine.driver", "AnyOf": "evonas.engine.driver",
+    "MaxEpochs": "evonas.engine.driver", "ASHA": "evonas.engine.schedule", "Schedule": "evonas.engine.schedule",
     "export_front": ("evonas.api.spec", "export_run"),
     "Executor": "evonas.engine.executors", "InProcess": "evonas.engine.executors",
     "ProcessPool": "evonas.engine.executors", "RayPool": "evonas.engine.ray_executor",
@@ -31,6 +32,7 @@ _PUBLIC = {
     "Constraint": "evonas.core.objectives", "MetricContext": "evonas.core.objectives",
     "Problem": "evonas.core.problem", "SearchSpace": "evonas.core.problem", "Proposal": "evonas.core.problem",
     "Evaluation": "evonas.core.problem", "Trial": "evonas.core.problem", "TrialState": "evonas.core.problem",
+    "Budget": "evonas.core.problem", "Checkpoint": "evonas.core.problem",
     "UserError": "evonas.core.errors", "options_of": "evonas.core.options",
     "hypervolume": "evonas.core.pareto", "ParetoArchive": "evonas.core.pareto",
     # built-in objectives

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from evonas.api import registry
-from evonas.api.spec import RunSpec, build_constraints, build_problem, stored_spec
+from evonas.api.spec import RunSpec, build_constraints, build_problem, build_schedule, stored_spec
 from evonas.api.study import Study
 from evonas.core.errors import UserError
 from evonas.core.options import instantiate
@@ -24,7 +24,7 @@ def open_study(spec: RunSpec, out: str | Path | None, callbacks: Sequence = ()) 
     """
     strategy, problem, initial, constraints = _objects(spec)
     return Study(problem, strategy, constraints, spec.seed, out, initial=initial, callbacks=tuple(callbacks),
-                 config=spec.to_dict(), noise_aware=spec.noise_aware)
+                 config=spec.to_dict(), noise_aware=spec.noise_aware, schedule=build_schedule(spec))
 
 
 def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, RunSpec]:
@@ -40,7 +40,8 @@ def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, 
             raise UserError(f"run '{run_dir}' was not created from the command line; resume it with Study.resume(...)")
         strategy, problem, initial, constraints = _objects(spec)
         study = Study.resume(store, problem, strategy, constraints=constraints, seed=spec.seed, initial=initial,
-                             callbacks=tuple(callbacks), config=spec.to_dict(), noise_aware=spec.noise_aware)
+                             callbacks=tuple(callbacks), config=spec.to_dict(), noise_aware=spec.noise_aware,
+                             schedule=build_schedule(spec))
     except BaseException:
         store.close()
         raise

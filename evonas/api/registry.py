@@ -64,6 +64,14 @@ OBJECTIVES = Registry("objective", "evonas.objectives", {
 """Built-in objectives of the mobilenet problem (``--objectives``)."""
 
 
+SCHEDULES = Registry("schedule", "evonas.schedules", {
+    "none": "evonas.engine.schedule:no_schedule",
+    "asha": "evonas.engine.schedule:ASHA",
+})
+"""Multi-fidelity schedules (``--schedule``; ``none``, the default, trains every candidate fully)."""
+NO_SCHEDULE = "none"
+
+
 BACKENDS = Registry("backend", None, {
     "local": "evonas.engine.executors:InProcess",
     "process": "evonas.engine.executors:ProcessPool",
@@ -106,6 +114,11 @@ def problem_factory(name: str) -> Callable:
     return PROBLEMS.get(name)
 
 
+def schedule_class(name: str) -> Callable:
+    """The factory of schedule ``name`` (``none``'s makes None: no schedule)."""
+    return SCHEDULES.get(name)
+
+
 def target_factory(name: str) -> Callable:
     """The factory of target ``name`` (built-in, from an entry point, or ``module:factory``)."""
     from hardware.registry import TARGETS
@@ -113,6 +126,6 @@ def target_factory(name: str) -> Callable:
     return TARGETS.get(name)
 
 
-__all__ = ["STRATEGIES", "PEERS", "PROBLEMS", "OBJECTIVES", "BACKENDS", "DEFAULT_STRATEGIES", "Registry", "is_path",
+__all__ = ["STRATEGIES", "PEERS", "PROBLEMS", "OBJECTIVES", "BACKENDS", "SCHEDULES", "NO_SCHEDULE", "schedule_class", "DEFAULT_STRATEGIES", "Registry", "is_path",
            "resolve", "lookup", "default_strategy", "strategy_class", "peer_class", "problem_factory",
            "target_factory"]

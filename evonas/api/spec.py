@@ -57,6 +57,11 @@ class RunSpec:
         seed: the run seed.
         noise_aware: compare measured objectives as intervals, re-measuring side by side
             before dropping a front member on overlapping intervals.
+        schedule: a multi-fidelity schedule by name (``asha``), or ``none``: every candidate
+            trains its full ``epochs``.
+        schedule_options: the schedule's own options (ASHA: min_epochs, max_epochs, eta).
+        epoch_budget: stop once this many training epochs are spent (a promotion counts the
+            epochs it adds): equal budgets for runs with and without a schedule.
     """
 
     space: str = "mobilenet"
@@ -76,6 +81,9 @@ class RunSpec:
     time_limit: float | None = None
     seed: int = 0
     noise_aware: bool = False
+    schedule: str = "none"
+    schedule_options: dict[str, Any] = field(default_factory=dict)
+    epoch_budget: float | None = None
 
     def __post_init__(self) -> None:
         if self.strategy is None and isinstance(self.space, str):  # resolved once: the stored config names it
@@ -98,6 +106,18 @@ class RunSpec:
                             "its own tables (see --help)")
         if self.target_options:
             check_options(registry.target_factory(self.target), self.target_options)
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        if self.epoch_budget is not None and not 0 < self.epoch_budget < math.inf:
+            raise UserError(f"--epoch-budget must be positive and finite, got {self.epoch_budget}")
+        check_options(registry.schedule_class(self.schedule), self.schedule_options)
+        if self.schedule == registry.NO_SCHEDULE:
+            return
+        for name in ("epochs", "inherit_epochs"):
+            if name in self.problem_options:
+                raise UserError(f"--{name.replace('_', '-')} does not apply under --schedule {self.schedule}: its "
+                                "rungs set each candidate's epochs (--min-epochs, --max-epochs)")
 
     @property
     def measured_on_target(self) -> bool:
@@ -117,7 +137,7 @@ class RunSpec:
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        for group in ("problem_options", "strategy_options", "target_options"):
+        for group in ("problem_options", "strategy_options", "target_options", "schedule_options"):
             options = values.get(group, {})
             if not isinstance(options, dict):
                 raise UserError(f"run config field {group!r} must be a mapping, got {options!r}")
@@ -289,6 +309,11 @@ def build_problem(spec: RunSpec) -> Problem:
     return instantiate(factory, spec.problem_options, **reserved)
 
 
+def build_schedule(spec: RunSpec):
+    """The :class:`~evonas.engine.schedule.Schedule` ``spec`` names, with its options (None: none)."""
+    return instantiate(registry.schedule_class(spec.schedule), spec.schedule_options)
+
+
 def build_constraints(spec: RunSpec, problem: Problem) -> tuple[Constraint, ...]:
     """``--constraint`` bounds plus ``--max-latency`` on latency_ms (else the first minimised objective)."""
     constraints = tuple(Constraint.parse(c) for c in spec.constraints)
@@ -343,6 +368,11 @@ SEARCH_COMMAND: tuple[Flag, ...] = (
     Flag("--evaluations", "evaluations", "run", "number of candidates to evaluate (in total, when resuming)", int),
     Flag("--seed", "seed", "run", "run seed", int),
     Flag("--time-limit", "time_limit", "run", "stop after this many seconds", float),
+    Flag("--schedule", "schedule", "run", "multi-fidelity schedule: none (every candidate trains fully) or asha "
+         "(asynchronous successive halving: candidates start at --min-epochs and the best 1/--eta of each rung, by "
+         "non-dominated sorting, continue from their checkpoints; its options are listed below)"),
+    Flag("--epoch-budget", "epoch_budget", "run", "stop once this many training epochs are spent (a promotion "
+         "counts the epochs it adds); compares schedules at equal cost", float),
     Flag("--lut", "lut", "run", "predict latency from this lookup table instead of measuring "
          "(evonas profile build-lut)"),
     Flag("--max-latency", "max_latency", "run", "bound on latency_ms (nb201: on the first cost column)", float),
@@ -406,6 +436,8 @@ def search_args(spec: RunSpec) -> list[str]:
                (registry.problem_factory(spec.space), spec.problem_options)]
     if spec.target_options:
         plugins.append((registry.target_factory(spec.target), spec.target_options))
+    if spec.schedule_options:
+        plugins.append((registry.schedule_class(spec.schedule), spec.schedule_options))
     for plugin, given in plugins:
         flags = {o.name: o.flag for o in options_of(plugin)}
         args += [a for name, value in given.items()

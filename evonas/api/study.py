@@ -15,7 +15,8 @@ from evonas.core.objectives import Constraint, Objective, check_objectives
 from evonas.core.problem import Evaluation, Problem, Proposal, SearchSpace, Trial
 from evonas.core.pareto import NoiseAwareArchive, Normalisation, ParetoArchive
 from evonas.engine.executors import Executor
-from evonas.engine.driver import AnyOf, Callback, MaxEvaluations, MaxSeconds, Pending, Search, Termination
+from evonas.engine.driver import AnyOf, Callback, MaxEpochs, MaxEvaluations, MaxSeconds, Pending, Search, Termination
+from evonas.engine.schedule import Schedule
 from evonas.engine.store import RunStore, check_new_run_dir
 from populations.base import Strategy
 
@@ -159,6 +160,10 @@ class Study:
             measured objectives (latency) compare as intervals, and two members are measured
             again side by side before one is dropped on overlapping intervals. A resumed run
             keeps the setting it was created with.
+        schedule: a multi-fidelity schedule, e.g. ``evonas.ASHA(min_epochs=1, max_epochs=9, eta=3)``:
+            candidates start at its bottom rung and the best continue from their checkpoints;
+            the front holds only the highest fidelity reached. None: every candidate at the
+            problem's own fidelity. A resumed run must be given the schedule it was created with.
     """
 
     problem: Problem | None = None
@@ -172,6 +177,7 @@ class Study:
     callbacks: Sequence[Callback] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     noise_aware: bool = False
+    schedule: Schedule | None = None
     _resume: RunStore | None = field(default=None, repr=False)
     """The store of the run being resumed, opened as its writer by :meth:`resume`."""
 
@@ -195,10 +201,13 @@ class Study:
         self.problem.check_metric_names(self.constraints)
         self.problem.check_constraints(self.constraints)
         self.problem.bounds()
+        if self.schedule is not None:
+            self.schedule.start(self.problem)  # refuses a problem that takes no budget
         store = self._open_store()
         archive = NoiseAwareArchive() if self.noise_aware else ParetoArchive()
         self.search = Search(self.problem, self.strategy, _Budget(), self.seed, store, self.constraints,
-                             tuple(self.callbacks), initial=tuple(self.initial), archive=archive)
+                             tuple(self.callbacks), initial=tuple(self.initial), archive=archive,
+                             schedule=self.schedule)
         if self._resume is not None:
             self.search.resume()  # reads the stored run through the writer's own connection
 
@@ -252,8 +261,9 @@ class Study:
 
     # -- running ------------------------------------------------------------------------
     def optimize(self, evaluations: int | None = None, seconds: float | None = None,
-                 executor: Executor | None = None) -> SearchResult:
-        """Evaluate candidates until ``evaluations`` in total (resumed ones included) or ``seconds`` pass.
+                 executor: Executor | None = None, epochs: float | None = None) -> SearchResult:
+        """Evaluate candidates until ``evaluations`` in total (resumed ones included), ``seconds`` pass,
+        or ``epochs`` of training are spent (a promotion counts the epochs it adds), whichever first.
 
         ``executor`` evaluates them: :class:`~evonas.engine.executors.InProcess` (the default,
         one at a time), :class:`~evonas.engine.executors.ProcessPool` (local cores) or
@@ -267,8 +277,12 @@ class Study:
             criteria.append(MaxEvaluations(evaluations))
         if seconds is not None:
             criteria.append(MaxSeconds(seconds))
+        if epochs is not None:
+            if not 0 < epochs < float("inf"):
+                raise UserError(f"epochs must be positive and finite, got {epochs}")
+            criteria.append(MaxEpochs(epochs))
         if not criteria:
-            raise UserError("optimize() needs evaluations=N and/or seconds=S")
+            raise UserError("optimize() needs evaluations=N, seconds=S and/or epochs=E")
         self.search.termination = AnyOf(tuple(criteria))
         if executor is not None and self.search.store is not None:
             self.search.store.set_meta("executor", executor.describe())

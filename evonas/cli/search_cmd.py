@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,8 @@ def register_search(sub, argv: list[str]) -> None:
         problem = registry.problem_factory(space)
         add_plugin_flags(p, problem, "problem", f"options of --space {space}")
         target = peek(argv, "--target", defaults["target"].default)
+        schedule = peek(argv, "--schedule", defaults["schedule"].default)
+        add_plugin_flags(p, registry.schedule_class(schedule), "schedule", f"options of --schedule {schedule}")
         if "objectives" in inspect.signature(problem).parameters:
             # only spaces whose objectives are measured on a target (table spaces never import torch)
             add_plugin_flags(p, registry.target_factory(target), "target", f"options of --target {target}")
@@ -86,7 +89,8 @@ def spec_from_args(args):
         elif value is not None and (flag.type != "csv" or value) and (not flag.repeat or value):
             given[flag.dest] = tuple(value) if flag.repeat or flag.type == "csv" else value
     return RunSpec(**given, strategy_options=given_options(args, "strategy"),
-                   problem_options=given_options(args, "problem"), target_options=given_options(args, "target"))
+                   problem_options=given_options(args, "problem"), target_options=given_options(args, "target"),
+                   schedule_options=given_options(args, "schedule"))
 
 
 def run_search(args) -> int:
@@ -113,7 +117,8 @@ def run_search(args) -> int:
         bar.start(study.search, evaluations)
     try:
         with logging_redirect_tqdm():
-            result = study.optimize(evaluations=evaluations, seconds=spec.time_limit, executor=executor)
+            result = study.optimize(evaluations=evaluations, seconds=spec.time_limit, executor=executor,
+                                    epochs=spec.epoch_budget)
     finally:
         for cb in callbacks:
             cb.close()
@@ -123,7 +128,8 @@ def run_search(args) -> int:
         label = result.normalisation.label() if result.normalisation is not None else "hypervolume"
         print(f"\n{len(result.trials)} candidates evaluated ({failed} failed), {label} {hv:.4f}")
         # the front the search holds, nothing re-read from the store
-        print_front(result.front, result.objectives, out, hypervolume_line(result.hypervolume, result.normalisation))
+        print_front(result.front, result.objectives, out, hypervolume_line(result.hypervolume, result.normalisation),
+                    front_note(study.search.front_fidelity))
     study.close()
     return 0 if result.front else 1
 
@@ -148,16 +154,16 @@ class ProgressBar:
         self.bar.close()
 
 
-def print_front(front, objectives, run_dir, line: str | None = None) -> None:
+def print_front(front, objectives, run_dir, line: str | None = None, note: str | None = None) -> None:
     """A front (trials) as a table of every objective, custom ones included, then the run directory;
-    ``line`` (:func:`hypervolume_line`) goes in the title."""
+    ``line`` (:func:`hypervolume_line`) and ``note`` (:func:`front_note`) go in the title."""
     names = [o.name for o in objectives]
     extra = [m for m in ("params", "flops") if m not in names and front and m in front[0].metrics]
     units = {o.name: o.unit for o in objectives}
     header = ["id", *(f"{n} ({units[n]})" if units.get(n) else n for n in names), *extra, "genome"]
     rows = [[str(t.id), *(_fmt_metric(t.metrics, n) for n in names + extra), str(t.genome)] for t in front]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    print(f"Pareto front ({len(front)} members" + (f"; {line}" if line else "") + "):")
+    print(f"Pareto front ({len(front)} members" + "".join(f"; {x}" for x in (note, line) if x) + "):")
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
     print(f"run directory: {run_dir}")
@@ -201,7 +207,8 @@ def run_front(args) -> int:
         names = [o.name for o in run.objectives]
         print(json.dumps([_row_json(t, names) for t in run.front], indent=2))
     else:
-        print_front(run.front, run.objectives, args.run_dir, hypervolume_line(run.hypervolume, run.normalisation))
+        print_front(run.front, run.objectives, args.run_dir, hypervolume_line(run.hypervolume, run.normalisation),
+                    front_note(run.front_fidelity))
     return 0
 
 
@@ -220,15 +227,31 @@ def run_history(args) -> int:
     if args.format == "json":
         print(json.dumps([_row_json(t, names) for t in run.trials], indent=2))
         return 0
-    print("  ".join(["id", "parent", "operator".ljust(16), "status", *names, "genome"]))
+    print("  ".join(["id", "parent", "operator".ljust(16), "status", "fidelity", *names, "genome"]))
     for t in run.trials:
         values = [_fmt(t.metrics.get(n)) for n in names]
         parent = "-" if t.parent_id is None else str(t.parent_id)
-        print("  ".join([str(t.id), parent, t.operator.ljust(16), t.state.value, *values, str(t.genome)]))
+        print("  ".join([str(t.id), parent, t.operator.ljust(16), t.state.value, _fmt(t.fidelity).ljust(8), *values,
+                         str(t.genome)]))
+    if run.schedule:
+        print(rungs_line(run))
     line = hypervolume_line(run.hypervolume, run.normalisation)
     if line:
         print(line)
     return 0
+
+
+def rungs_line(run) -> str:
+    """How many candidates reached each rung of a scheduled run (a promotion continues its parent)."""
+    counts = {level: sum(1 for t in run.trials if t.ok and t.fidelity is not None and math.isclose(t.fidelity, level))
+              for level in run.schedule["rungs"]}
+    reached = ", ".join(f"{n} at {_fmt(level)}" for level, n in counts.items())
+    return f"rungs ({run.schedule['schedule']}, promotions continue their parent): {reached}"
+
+
+def front_note(fidelity) -> str | None:
+    """The note a front under a schedule carries: the fidelity it was taken at."""
+    return None if fidelity is None else f"at fidelity {_fmt(fidelity)}, the highest reached; lower rungs left out"
 
 
 def _row_json(t, names) -> dict:

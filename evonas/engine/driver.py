@@ -71,6 +71,10 @@ class MaxEpochs:
     n: float
 
     def done(self, search: "Search") -> bool:
+        last = search.trials[-1] if search.trials else None
+        if last is not None and last.ok and last.fidelity is None:
+            raise UserError("an epoch budget needs a problem that reports how many epochs each evaluation trained "
+                            f"(its fidelity); {type(search.problem).__name__} reports none")
         return search.epochs_started >= self.n
 
 
@@ -165,11 +169,8 @@ class Search:
         self.objectives = self.problem.objectives
         self.strategy.check(len(self.objectives))
         self.problem.check_constraints(self.constraints)
-        if self.schedule is not None:
-            self.schedule.start(self.problem)
-            self.archive = TopFidelityArchive(type(self.archive))
-            if self.store is not None:
-                self.store.set_meta("schedule", self.schedule.describe())
+        self._check_schedule()
+
         self.lower_, self.upper_ = self.problem.bounds()
         if self.store is not None:  # an objective without declared bounds is stored as None
             self.store.set_meta("bounds", [_json_bounds(self.lower_), _json_bounds(self.upper_)])
@@ -191,6 +192,20 @@ class Search:
         self.strategy.bind(self.problem)
         self.strategy.constrain(self.constraints)
         self.strategy.setup(self.problem.space, len(self.objectives), derive_rng(self.seed, 0))
+
+    def _check_schedule(self) -> None:
+        """Lay out the schedule's rungs; a resumed run keeps the schedule it was created with."""
+        described = None
+        if self.schedule is not None:
+            self.schedule.start(self.problem)
+            self.archive = TopFidelityArchive(type(self.archive))
+            described = self.schedule.describe()
+        if self.store is None:
+            return
+        if self.store.next_id() > 0 and self.store.get_meta("schedule") != described:
+            raise UserError(f"run '{self.store.run_dir}' was created with schedule {self.store.get_meta('schedule')}, "
+                            f"not {described}; resume it with the schedule it was created with")
+        self.store.set_meta("schedule", described)
 
     @property
     def n_evaluated(self) -> int:

@@ -138,6 +138,11 @@ class ASHA(Schedule):
                 "rungs": list(self.levels_)}
 
 
+def no_schedule() -> None:
+    """No schedule: every candidate trains the problem's own epochs (``--schedule none``)."""
+    return None
+
+
 def ranked(trials: list[Trial]) -> list[Trial]:
     """``trials`` best first: constrained non-dominated rank, then larger crowding distance in the
     rank, then the earlier trial."""
