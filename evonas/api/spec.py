@@ -62,6 +62,8 @@ class RunSpec:
         schedule_options: the schedule's own options (ASHA: min_epochs, max_epochs, eta).
         epoch_budget: stop once this many training epochs are spent (a promotion counts the
             epochs it adds): equal budgets for runs with and without a schedule.
+        screen: ``NAME:K``: a training-free screen (:class:`~populations.screen.Screened`): K
+            proposals per candidate trained, the best by objective NAME (a zero-cost proxy).
     """
 
     space: str = "mobilenet"
@@ -84,6 +86,7 @@ class RunSpec:
     schedule: str = "none"
     schedule_options: dict[str, Any] = field(default_factory=dict)
     epoch_budget: float | None = None
+    screen: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy is None and isinstance(self.space, str):  # resolved once: the stored config names it
@@ -107,6 +110,8 @@ class RunSpec:
         if self.target_options:
             check_options(registry.target_factory(self.target), self.target_options)
         self._check_schedule()
+        if self.screen is not None:
+            parse_screen(self.screen)
 
     def _check_schedule(self) -> None:
         if self.epoch_budget is not None and not 0 < self.epoch_budget < math.inf:
@@ -309,6 +314,33 @@ def build_problem(spec: RunSpec) -> Problem:
     return instantiate(factory, spec.problem_options, **reserved)
 
 
+@dataclass(frozen=True)
+class ScreenSpec:
+    """A parsed ``--screen NAME:K``: objective NAME (a registered training-free one), K proposals per candidate."""
+
+    objective: str
+    k: int
+
+
+def parse_screen(text: str) -> ScreenSpec:
+    """``NAME:K`` as a :class:`ScreenSpec`; a malformed one or an unknown name is one :class:`UserError` line."""
+    name, colon, count = text.rpartition(":")
+    if not colon or not name or not count.isdigit() or not 1 <= int(count) <= 1000:
+        raise UserError(f"malformed --screen {text!r}: expected NAME:K, e.g. nwot:8 (K from 1 to 1000)")
+    registry.OBJECTIVES.check(name)
+    return ScreenSpec(name, int(count))
+
+
+def screened(spec: RunSpec, strategy):
+    """``strategy`` behind the training-free screen ``spec.screen`` names (unchanged without one)."""
+    if spec.screen is None:
+        return strategy
+    from populations.screen import Screened
+
+    screen = parse_screen(spec.screen)
+    return Screened(strategy, registry.OBJECTIVES.get(screen.objective)(), screen.k)
+
+
 def build_schedule(spec: RunSpec):
     """The :class:`~evonas.engine.schedule.Schedule` ``spec`` names, with its options (None: none)."""
     return instantiate(registry.schedule_class(spec.schedule), spec.schedule_options)
@@ -371,6 +403,8 @@ SEARCH_COMMAND: tuple[Flag, ...] = (
     Flag("--schedule", "schedule", "run", "multi-fidelity schedule: none (every candidate trains fully) or asha "
          "(asynchronous successive halving: candidates start at --min-epochs and the best 1/--eta of each rung, by "
          "non-dominated sorting, continue from their checkpoints; its options are listed below)"),
+    Flag("--screen", "screen", "run", "a training-free screen: draw K proposals per candidate, train only the best by "
+         "objective NAME (a zero-cost proxy: synflow, snip, grad_norm, nwot); mobilenet only", metavar="NAME:K"),
     Flag("--epoch-budget", "epoch_budget", "run", "stop once this many training epochs are spent (a promotion "
          "counts the epochs it adds); compares schedules at equal cost", float),
     Flag("--lut", "lut", "run", "predict latency from this lookup table instead of measuring "

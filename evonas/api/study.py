@@ -197,6 +197,7 @@ class Study:
             self.strategy = default_strategy(self.problem)
         self.constraints = tuple(self.constraints)
         # every check that can fail runs before the run directory is created
+        self.strategy.bind(self.problem)
         self.strategy.check(len(self.problem.objectives))
         self.problem.check_metric_names(self.constraints)
         self.problem.check_constraints(self.constraints)

@@ -270,6 +270,15 @@ class Problem(abc.ABC):
         """
         return {}
 
+    def training_free(self, genomes: Sequence[Any], objective: Objective) -> list[float]:
+        """``objective`` (training-free, with a source, e.g. a zero-cost proxy) on the untrained
+        network of each genome: what a training-free screen ranks candidates by.
+
+        Optional: the default refuses, naming the problem; a problem that builds networks computes it.
+        """
+        raise UserError(f"problem {type(self).__name__} cannot score untrained networks, so it cannot screen "
+                        f"candidates by {objective.name}; screens need real training (--space mobilenet)")
+
     def check_constraints(self, constraints: Sequence[Constraint]) -> None:
         """Raise :class:`~evonas.core.errors.UserError` if ``constraints`` cannot be met in this space.
 

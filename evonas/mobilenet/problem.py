@@ -277,6 +277,19 @@ class ImageClassification(Problem):
             self._cheap[key] = out
         return dict(self._cheap[key])
 
+    def training_free(self, genomes: Sequence[Genome], objective: Objective) -> list[float]:
+        """``objective`` on each genome's untrained network, built with the run seed and the genome
+        string (the same network whatever order or worker it is scored in)."""
+        if objective.source is None or not objective.training_free:
+            raise UserError(f"{objective.name} is not a training-free objective with a source; a screen needs one "
+                            "(e.g. synflow, snip, grad_norm, nwot)")
+        out = []
+        for genome in genomes:
+            model = self.build(genome)
+            value = objective.source(model, genome, self.context(_static_costs(model, self.splits.input_shape), False))
+            out.append(_as_metrics(objective.name, value)[objective.name])
+        return out
+
     def training_free_names(self) -> frozenset[str]:
         """Metrics known before training: params, FLOPs and every training-free objective."""
         return frozenset({"params", "flops"} | {o.name for o in self.objectives if o.source is not None and o.training_free})

@@ -26,6 +26,8 @@ from evonas.core.errors import UserError
 from evonas.core.objectives import Constraint
 from evonas.core.options import options_of
 from evonas.core.problem import Trial, TrialState
+from evonas.engine.results import StoredRun
+from evonas.engine.schedule import ASHA, PROMOTE
 from evonas.testing.synthetic import SyntheticProblem
 
 BUDGET = 50
@@ -116,6 +118,7 @@ class StrategyChecks:
         "runs_with_two_and_three_objectives", "no_repeated_proposals", "failed_and_nan_trials_are_handled",
         "resume_is_exact", "resume_twice_after_a_crash_is_exact", "ask_tell_matches_optimize",
         "asks_while_pending_are_distinct", "resume_of_a_parallel_run_is_exact", "constrained_search_and_resume",
+        "runs_and_resumes_under_a_schedule",
     )
     """The checks :func:`check_strategy` runs, in order (``report_of_a_run`` is extra: it needs matplotlib)."""
 
@@ -132,10 +135,10 @@ class StrategyChecks:
         return self.factory if isinstance(self.factory, type) else type(self.factory())
 
     def study(self, n_objectives: int = 2, seed: int = 0, faults: bool = False,
-              constraints: tuple[Constraint, ...] = (), out: Path | None = None) -> Study:
-        """A new study of a new strategy on the synthetic problem."""
+              constraints: tuple[Constraint, ...] = (), out: Path | None = None, scheduled: bool = False) -> Study:
+        """A new study of a new strategy on the synthetic problem (under :func:`schedule` if ``scheduled``)."""
         return Study(SyntheticProblem(n_objectives, **(FAULTS if faults else {})), self.factory(), constraints,
-                     seed=seed, out=out)
+                     seed=seed, out=out, schedule=schedule() if scheduled else None)
 
     def run(self, n_objectives: int = 2, seed: int = 0, faults: bool = False,
             constraints: tuple[Constraint, ...] = ()) -> tuple[list[Trial], list[Trial]]:
@@ -336,27 +339,43 @@ class StrategyChecks:
         come back first under their ids, and the run continues exactly as the uninterrupted one."""
         self._tmp(tmp, self._parallel_resume)
 
-    def _parallel_resume(self, where: Path) -> None:
-        stop, schedule = self.budget // 2, 2
-        original = self.study(faults=True, out=where / "run")
-        in_flight = _drive_in_parallel(original, stop, np.random.default_rng(schedule))
+    def _parallel_resume(self, where: Path, scheduled: bool = False) -> list[Trial]:
+        stop, order = self.budget // 2, 2
+        original = self.study(faults=True, out=where / "run", scheduled=scheduled)
+        in_flight = _drive_in_parallel(original, stop, np.random.default_rng(order))
         original.close()  # as a crash would leave it: the pending candidates stay 'running'
-        reference = self.study(faults=True)
-        expected_pending = _drive_in_parallel(reference, stop, np.random.default_rng(schedule))
+        reference = self.study(faults=True, scheduled=scheduled)
+        expected_pending = _drive_in_parallel(reference, stop, np.random.default_rng(order))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            resumed = Study.resume(where / "run", SyntheticProblem(2, **FAULTS), self.factory(), seed=0)
+            resumed = Study.resume(where / "run", SyntheticProblem(2, **FAULTS), self.factory(), seed=0,
+                                   schedule=schedule() if scheduled else None)
         assert not _replay_warnings(caught), f"{self.label}: {_replay_warnings(caught)[0]}"
         again = [resumed.ask() for _ in in_flight]
         assert [(p.id, str(p.genome)) for p in again] == [(p.id, str(p.genome)) for p in expected_pending], \
             f"{self.label}: the candidates in flight did not come back first under their ids"
         for study, pending in ((resumed, again), (reference, expected_pending)):
             _finish(study, pending)
-            _finish(study, _drive_in_parallel(study, self.budget, np.random.default_rng(schedule + 1)))
+            _finish(study, _drive_in_parallel(study, self.budget, np.random.default_rng(order + 1)))
         assert history(resumed.trials) == history(reference.trials), \
             f"{self.label}: the resumed parallel run differs"
+        front = resumed.result().front
         resumed.close()
         reference.close()
+        return front
+
+    def runs_and_resumes_under_a_schedule(self, tmp: Path | None = None) -> None:
+        """Under ASHA (:func:`schedule`), with failures and candidates told out of order, the strategy is
+        told every rung and keeps proposing; results reach the top rung, the front holds only the top
+        rung, and a run stopped with candidates in flight resumes exactly."""
+        def body(where: Path) -> None:
+            front = self._parallel_resume(where, scheduled=True)
+            trials = StoredRun.read(where / "run").trials
+            top = schedule().rungs()[-1]
+            assert any(t.operator == PROMOTE and t.fidelity == top for t in trials), \
+                f"{self.label}: no candidate reached the top rung under ASHA in {self.budget} evaluations"
+            assert front and all(t.fidelity == top for t in front), f"{self.label}: the front mixes fidelities"
+        self._tmp(tmp, body)
 
     def constrained_search_and_resume(self, tmp: Path | None = None) -> None:
         """Under a bound on a training-free cost the search completes, only feasible trials enter the
@@ -407,6 +426,11 @@ class StrategyChecks:
     def run_check(self, check: str, *args: Any) -> None:
         """Run the check called ``check``; its AssertionError names it."""
         _named(check, functools.partial(getattr(self, check), *args))
+
+
+def schedule() -> ASHA:
+    """The schedule of :meth:`StrategyChecks.runs_and_resumes_under_a_schedule`: rungs at 1, 3 and 9 epochs."""
+    return ASHA(min_epochs=1, max_epochs=9, eta=3)
 
 
 def check_strategy(strategy: Callable[[], Any], checks: tuple[str, ...] | None = None, budget: int = BUDGET) -> None:

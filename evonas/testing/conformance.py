@@ -57,6 +57,7 @@ __all__ = [
     "test_asks_while_pending_are_distinct",
     "test_resume_of_a_parallel_run_is_exact",
     "test_constrained_search_and_resume",
+    "test_runs_and_resumes_under_a_schedule",
     "test_report_of_a_run",
     "test_options_are_documented",
     "test_option_flags_do_not_clash",
@@ -190,6 +191,12 @@ def test_asks_while_pending_are_distinct(strategy):
 def test_resume_of_a_parallel_run_is_exact(strategy, tmp_path):
     """A run stopped with several candidates in flight resumes exactly, the in-flight ones first under their ids."""
     checks(strategy).run_check("resume_of_a_parallel_run_is_exact", tmp_path)
+
+
+@strategies
+def test_runs_and_resumes_under_a_schedule(strategy, tmp_path):
+    """Under ASHA every strategy keeps proposing, the front holds only the top rung, and resume is exact."""
+    checks(strategy).run_check("runs_and_resumes_under_a_schedule", tmp_path)
 
 
 @strategies
