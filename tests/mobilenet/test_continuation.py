@@ -19,7 +19,7 @@ from evonas.engine.schedule import ASHA, PROMOTE
 from evonas.engine.store import RunStore
 from evonas.mobilenet import proxies
 from evonas.mobilenet.problem import ImageClassification, accuracy_objective
-from evonas.mobilenet.training import TrainState, fit_budget, recalibrate_batchnorm, train, train_budget
+from evonas.mobilenet.training import TrainState, accuracy, fit_budget, recalibrate_batchnorm, train, train_budget
 from morphisms import APPROXIMATE, FUNCTION_PRESERVING, MorphismPlan
 from populations.random_search import RandomSearch
 
@@ -131,7 +131,6 @@ def test_the_validation_loss_right_after_loading_a_checkpoint_equals_the_loss_be
     after = problem.build(genome, torch.Generator().manual_seed(12))
     after.load_state_dict(_roundtrip(first.weights))
     assert _val_loss(problem, after) == _val_loss(problem, before)
-    from evonas.mobilenet.training import accuracy
     assert accuracy(after, problem.splits.x_val, problem.splits.y_val) == first.metrics["accuracy"]
 
 
