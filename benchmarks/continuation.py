@@ -13,7 +13,9 @@ are skipped so the run stays short), each with its own seed, through
 (b) accuracy and validation loss after the promotion to ``--planned`` epochs versus the same
     genome and seed trained ``--planned`` epochs straight through, and the largest weight difference.
 
-Prints a table and writes JSON under ``--out``.
+Prints a table and writes JSON under ``--out``. Measured on 2 shared cores (torch 2.13 CPU), 10
+networks of at most 3 MFLOPs, MNIST at 14x14 and the embedded digits: every difference in (a) and
+(b) is exactly 0 (bitwise equal weights); about 10 minutes for MNIST.
 
     nice -n 10 python benchmarks/continuation.py --networks 10
 """
