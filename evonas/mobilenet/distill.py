@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from evonas.core import gate
-from evonas.mobilenet.training import TrainConfig, check_device, finetune_fraction, fit, loss_sample
+from evonas.core.problem import Budget
+from evonas.mobilenet.training import (TrainConfig, TrainState, check_device, finetune_fraction, fit, fit_budget,
+                                         loss_sample)
 
 
 @torch.no_grad()
@@ -78,3 +80,22 @@ def repair(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Ten
         if student_loss.item() <= F.cross_entropy(soft_targets[index], y[index]).item():
             break
     return rounds * epochs
+
+
+def repair_budget(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                  generator: torch.Generator, budget: Budget) -> TrainState:
+    """Repair an approximate child by distillation as the first rung of a multi-fidelity schedule.
+
+    One round of ``budget.fidelity`` epochs (``config.repair_rounds`` does not apply: the budget
+    fixes the epochs) on the fine-tune's cosine laid out over ``budget.planned``. Returns the
+    training state; a promotion continues it with plain cross-entropy on the labels
+    (:func:`~evonas.mobilenet.training.train_budget`), the optimizer and schedule carried over:
+    the parent is not part of a checkpoint, and once repaired the child learns the labels.
+    """
+    soft_targets = teacher_logits(teacher, x, config.device)
+    device = check_device(config.device)
+
+    def loss(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return kd_loss(logits, soft_targets[idx].to(device), y[idx].to(device))
+
+    return fit_budget(student, x, loss, config, generator, budget, finetune_fraction(student, x, y, config))

@@ -14,17 +14,20 @@ import torch
 from evonas.core.errors import UserError
 from evonas.core.options import Range, checked
 from evonas.core.objectives import Constraint, Direction, MetricContext, Objective, check_objectives, interval_names
-from evonas.core.problem import Evaluation, Problem, Proposal, WeightTransfer
+from evonas.core.problem import Budget, Checkpoint, Evaluation, Problem, Proposal, WeightTransfer
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.costs import count_flops, count_params
 from evonas.mobilenet.data import Dataset
-from evonas.mobilenet.distill import repair
+from evonas.mobilenet.distill import repair, repair_budget
 from evonas.mobilenet.proxies import ProxyBatch
 from evonas.mobilenet.space import Genome, MobileNetSpace
-from evonas.mobilenet.training import TrainConfig, accuracy, loss_sample, train
+from evonas.mobilenet.training import TrainConfig, TrainState, accuracy, loss_sample, train, train_budget
 
 ACCURACY = "accuracy"
 OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flops"})
+MEASURED_PER_RUNG = frozenset({ACCURACY, "train_seconds"})
+"""Own metrics a promotion measures again; it carries the others (and every training-free
+objective's) forward from the rung it continues."""
 SAMPLE_SIZE = 64
 """Training images in the batch data-dependent metric sources (zero-cost proxies) see."""
 SAMPLE_STREAM = 0x5A3D1E
@@ -100,7 +103,9 @@ class ImageClassification(Problem):
     the trained network. Objectives without a source must be metrics this problem produces
     (``accuracy``, ``params``, ``flops``, ``train_seconds``). Weight initialisation and
     shuffling are seeded from the run seed and the genome string, so the same genome gives
-    the same metrics whatever order it is evaluated in.
+    the same metrics whatever order it is evaluated in. Under a multi-fidelity schedule
+    (``fidelities = ()``: any epochs) :meth:`evaluate` honours the proposal's budget and
+    continues a promoted candidate from its checkpoint.
 
     Args:
         splits: training and validation data.
@@ -114,6 +119,7 @@ class ImageClassification(Problem):
     """
 
     trains_networks = True
+    fidelities = ()  # any positive number of epochs
 
     def __init__(self, splits: Splits, space: MobileNetSpace, objectives: Sequence[Objective],
                  train_config: TrainConfig = TrainConfig(), seed: int = 0, inherit_epochs: float = 0.0):
@@ -199,21 +205,60 @@ class ImageClassification(Problem):
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, proposal: Proposal) -> Evaluation:
+        """Build, train and score ``proposal``'s network; under a budget, train (or continue) that far.
+
+        ``proposal.budget`` None trains ``train_config.epochs`` (a child: ``inherit_epochs``).
+        With a budget, a new candidate trains ``budget.fidelity`` epochs of a schedule laid out
+        over ``budget.planned``; a LEMONADE child's first rung is its fine-tune (repair by
+        distillation for an approximate child) on the fine-tune schedule laid out the same way.
+        ``proposal.resume`` continues a checkpoint (see :meth:`_continue`). Below the top rung the
+        evaluation's ``train_state`` is the :class:`~evonas.mobilenet.training.TrainState` to continue from.
+        """
+        if proposal.resume is not None:
+            return self._continue(proposal)
         genome = proposal.genome
         gen = self.generator(genome, proposal.seed)
         model = self.build(genome, gen)
         metrics = self._sourced(model, genome, {}, training_free=True)
         t0 = time.perf_counter()
-        epochs, inherited = self._fit(model, proposal.payload, gen)
+        epochs, inherited, state = self._fit(model, proposal.payload, gen, proposal.budget)
         metrics["train_seconds"] = time.perf_counter() - t0
         metrics["inherited"] = float(inherited)
+        return self._scored(model, genome, metrics, epochs, proposal.budget, state)
+
+    def _continue(self, proposal: Proposal) -> Evaluation:
+        """Continue a promoted candidate from its checkpoint up to ``proposal.budget.fidelity`` epochs.
+
+        The network gets the checkpoint's weights and training continues from its state
+        (optimizer, schedule position, shuffling: the candidate's new seed is not used), with
+        cross-entropy also for a child whose first rung was a repair by distillation. Params,
+        FLOPs, ``inherited`` and the training-free objectives (measured on the initial weights)
+        are carried forward from the checkpoint's metrics; accuracy, the trained objectives and
+        ``train_seconds`` (this rung's) are measured again.
+        """
+        resume, budget = proposal.resume, proposal.budget
+        check_checkpoint(resume, budget)
+        model = self.build(proposal.genome)
+        model.load_state_dict(resume.weights)
+        metrics = {k: v for k, v in resume.metrics.items() if k not in MEASURED_PER_RUNG}
+        gen = torch.Generator()  # its state comes from the checkpoint
+        t0 = time.perf_counter()
+        s = self.splits
+        state = train_budget(model, s.x_train, s.y_train, self.train_config, gen, budget, resume_state=resume.state)
+        metrics["train_seconds"] = time.perf_counter() - t0
+        return self._scored(model, proposal.genome, metrics, budget.fidelity, budget, state)
+
+    def _scored(self, model: torch.nn.Module, genome: Genome, metrics: dict[str, float], epochs: float,
+                budget: Budget | None, state: TrainState | None) -> Evaluation:
+        """The evaluation of a trained ``model``: accuracy, trained objectives, weights and measurement."""
         metrics[ACCURACY] = accuracy(model, self.splits.x_val, self.splits.y_val, self.train_config.device)
         model.cpu().eval()
         metrics = self._sourced(model, genome, metrics, training_free=False)
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         records = [m for o in self.objectives
                    if (m := getattr(o.source, "measurement", lambda *a: None)(genome, self.splits.input_shape))]
-        return Evaluation(metrics, float(epochs), weights=state, measurement=records[0] if records else None)
+        return Evaluation(metrics, float(epochs), weights=weights, measurement=records[0] if records else None,
+                          train_state=None if budget is None or budget.final else state)
 
     def reuse_measurement(self, genome: Genome, record: dict[str, Any]) -> None:
         for o in self.objectives:
@@ -246,20 +291,31 @@ class ImageClassification(Problem):
             out.update(_as_metrics(o.name, value))
         return out
 
-    def _fit(self, model: torch.nn.Module, payload: Any, gen: torch.Generator) -> tuple[float, bool]:
-        """Train from scratch, or fine-tune inherited weights; returns (epochs trained, inherited)."""
+    def _fit(self, model: torch.nn.Module, payload: Any, gen: torch.Generator,
+             budget: Budget | None) -> tuple[float, bool, TrainState | None]:
+        """Train from scratch, or fine-tune inherited weights; returns (epochs trained, inherited, state).
+
+        The state is None without a ``budget``.
+        """
         s = self.splits
         if not (isinstance(payload, WeightTransfer) and payload.parent_weights is not None and self.inherit_epochs > 0):
+            if budget is not None:
+                return budget.fidelity, False, train_budget(model, s.x_train, s.y_train, self.train_config, gen, budget)
             train(model, s.x_train, s.y_train, self.train_config, gen)
-            return self.train_config.epochs, False
+            return self.train_config.epochs, False, None
         model.load_state_dict(payload.child_weights(self.space.config, gen, s.x_train[loss_sample(s.x_train)]))
         if payload.function_preserving:
+            if budget is not None:
+                return budget.fidelity, True, train_budget(model, s.x_train, s.y_train, self.train_config, gen,
+                                                           budget, finetune=True)
             train(model, s.x_train, s.y_train, self.train_config, gen, epochs=self.inherit_epochs, finetune=True)
-        else:
-            teacher = self.build(payload.parent_genome)
-            teacher.load_state_dict(payload.parent_weights)
-            return repair(model, teacher, s.x_train, s.y_train, self.train_config, gen, self.inherit_epochs), True
-        return self.inherit_epochs, True
+            return self.inherit_epochs, True, None
+        teacher = self.build(payload.parent_genome)
+        teacher.load_state_dict(payload.parent_weights)
+        if budget is not None:
+            return budget.fidelity, True, repair_budget(model, teacher, s.x_train, s.y_train, self.train_config, gen,
+                                                        budget)
+        return repair(model, teacher, s.x_train, s.y_train, self.train_config, gen, self.inherit_epochs), True, None
 
     # -- training-free metrics, bounds and constraint checks ---------------------------------
     def cheap_metrics(self, genome: Genome, names: Sequence[str]) -> dict[str, float]:
@@ -352,6 +408,15 @@ class ImageClassification(Problem):
         return {"problem": "image-classification", "targets": targets,
                 "input_shape": list(self.splits.input_shape), "num_classes": self.splits.num_classes,
                 "epochs": self.train_config.epochs, "device": self.train_config.device}
+
+
+def check_checkpoint(resume: Checkpoint, budget: Budget | None) -> None:
+    """Raise ValueError unless ``resume`` holds weights and a training state to continue under ``budget``."""
+    if budget is None:
+        raise ValueError(f"continuing #{resume.trial_id} needs a budget: how far to train it")
+    if resume.weights is None or not isinstance(resume.state, TrainState):
+        raise ValueError(f"checkpoint #{resume.trial_id} holds no weights or no training state "
+                         f"({type(resume.state).__name__}) to continue from")
 
 
 def _static_costs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:

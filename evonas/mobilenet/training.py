@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from evonas.core import gate
 from evonas.core.errors import UserError
+from evonas.core.problem import Budget
 
 
 @dataclass(frozen=True)
@@ -128,32 +130,160 @@ def fit(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, gene
     ``start_fraction`` None trains from scratch (one-cycle to ``config.lr``); a fraction
     fine-tunes, starting at ``config.lr`` times it and decaying by a cosine.
     """
+    steps = steps_for(epochs, len(x), config.batch_size)
+    _fit_steps(model, x, loss, config, generator, (steps, steps), start_fraction)
+    return model
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """Where a budgeted training (:func:`fit_budget`) stopped, to continue it exactly.
+
+    Picklable by ``torch.save`` (every tensor on the CPU); the network's weights are kept apart.
+
+    Attributes:
+        optimizer: the AdamW ``state_dict`` (moments, step counts, learning rates).
+        schedule: the learning-rate scheduler's ``state_dict`` (its position in the schedule).
+        finetune: whether the schedule is a fine-tune's cosine (else the one-cycle from scratch).
+        step: optimizer steps taken so far.
+        total_steps: the steps the schedule is laid out over (the budget's ``planned`` epochs).
+        generator: the shuffling generator's state.
+        order: the current pass's shuffled order (None before the first pass).
+        position: where in ``order`` the next batch starts.
+    """
+
+    optimizer: dict
+    schedule: dict
+    finetune: bool
+    step: int
+    total_steps: int
+    generator: torch.Tensor
+    order: torch.Tensor | None
+    position: int
+
+
+def steps_for(epochs: float, n: int, batch_size: int) -> int:
+    """Optimizer steps in ``epochs`` passes over ``n`` rows at ``batch_size`` (at least one)."""
+    return max(1, round(epochs * max(1, -(-n // batch_size))))
+
+
+def train_budget(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                 generator: torch.Generator, budget: Budget, resume_state: TrainState | None = None,
+                 finetune: bool = False) -> TrainState:
+    """:func:`train` under a multi-fidelity ``budget``, with cross-entropy; returns where it stopped.
+
+    See :func:`fit_budget`. A continuation (``resume_state``) always uses cross-entropy, also
+    for a child whose first rung was a repair by distillation.
+    """
     device = check_device(config.device)
-    n = len(x)
-    total_steps = max(1, round(epochs * max(1, -(-n // config.batch_size))))
+    loss_fn = nn.CrossEntropyLoss()
+    fraction = finetune_fraction(model, x, y, config) if finetune and resume_state is None else None
+    return fit_budget(model, x, lambda logits, idx: loss_fn(logits, y[idx].to(device)), config, generator,
+                      budget, fraction, resume_state)
+
+
+def fit_budget(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, generator: torch.Generator,
+               budget: Budget, start_fraction: float | None = None,
+               resume_state: TrainState | None = None) -> TrainState:
+    """Train ``model`` in place up to ``budget.fidelity`` epochs of a schedule laid out over ``budget.planned``.
+
+    From scratch (``resume_state`` None) the optimizer and schedule start anew, as in :func:`fit`
+    (``start_fraction``: a fine-tune's cosine, else the one-cycle). Given ``resume_state``, the
+    optimizer, the schedule's position, ``generator``'s state and the current pass's order are
+    restored from it (``start_fraction`` is ignored: the fine-tune's starting rate is in the
+    state) and training continues, so a run stopped at one budget and continued to the next
+    takes exactly the steps of a run trained straight through. BatchNorm statistics are
+    re-estimated at the end of each call (they do not affect training, which runs in train mode).
+    Returns the state to continue from.
+    """
+    total = steps_for(budget.planned, len(x), config.batch_size)
+    stop = min(total, steps_for(budget.fidelity, len(x), config.batch_size))
+    return _fit_steps(model, x, loss, config, generator, (total, stop), start_fraction, resume_state)
+
+
+def _fit_steps(model: nn.Module, x: torch.Tensor, loss: Loss, config: TrainConfig, generator: torch.Generator,
+               steps: tuple[int, int], start_fraction: float | None = None,
+               resume_state: TrainState | None = None) -> TrainState:
+    """:func:`fit_budget` with its budget in optimizer ``steps``: (laid out over, stop at)."""
+    device = check_device(config.device)
+    total, stop = steps
     # channels-last lets oneDNN pick much faster depthwise kernels on CPU (about 3x here)
     model.to(device, memory_format=torch.channels_last).train()
-    finetune = start_fraction is not None
+    finetune = start_fraction is not None if resume_state is None else resume_state.finetune
+    optimizer, schedule = _optimizer(model, config, total, finetune,
+                                     1.0 if start_fraction is None else start_fraction)
+    cursor = _Cursor(0, None, 0)
+    if resume_state is not None:
+        _check_resumable(resume_state, total, stop)
+        optimizer.load_state_dict(resume_state.optimizer)
+        schedule.load_state_dict(resume_state.schedule)
+        generator.set_state(resume_state.generator)
+        cursor = _Cursor(resume_state.step, resume_state.order, resume_state.position)
+    _steps(model, x, loss, config.batch_size, device, optimizer, schedule, generator, cursor, stop)
+    recalibrate_batchnorm(model, x, config.batch_size, device)
+    return TrainState(_cpu_copy(optimizer.state_dict()), _cpu_copy(schedule.state_dict()), finetune, cursor.step,
+                      total, generator.get_state(), None if cursor.order is None else cursor.order.clone(),
+                      cursor.position)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, total_steps: int, finetune: bool,
+               start_fraction: float) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW and its schedule: a cosine from ``config.lr * start_fraction`` (fine-tune), else one-cycle."""
     lr = config.lr * start_fraction if finetune else config.lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps) if finetune
                 else torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total_steps))
-    step = 0
-    while step < total_steps:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            idx = order[start:start + config.batch_size]
-            if step >= total_steps or len(idx) < 2:  # BatchNorm needs more than one sample
-                continue
-            with gate.computing():
-                optimizer.zero_grad(set_to_none=True)
-                batch = x[idx].to(device, memory_format=torch.channels_last)
-                loss(model(batch), idx).backward()
-                optimizer.step()
-                schedule.step()
-            step += 1
-    recalibrate_batchnorm(model, x, config.batch_size, device)
-    return model
+    return optimizer, schedule
+
+
+def _check_resumable(state: TrainState, total: int, stop: int) -> None:
+    """Refuse a continuation whose schedule was laid out over other steps, or that would not move forward."""
+    if state.total_steps != total:
+        raise ValueError(f"the checkpoint's schedule is laid out over {state.total_steps} steps, this budget's "
+                         f"over {total}: a continuation needs the same planned epochs, batch size and data")
+    if stop <= state.step:
+        raise ValueError(f"the checkpoint has trained {state.step} steps already; this budget stops at {stop}")
+
+
+@dataclass
+class _Cursor:
+    """Steps taken and the position in the current shuffled pass."""
+
+    step: int
+    order: torch.Tensor | None
+    position: int
+
+
+def _steps(model: nn.Module, x: torch.Tensor, loss: Loss, batch_size: int, device: torch.device,
+           optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler,
+           generator: torch.Generator, cursor: _Cursor, stop: int) -> None:
+    """Take optimizer steps until ``cursor.step`` reaches ``stop``, a new shuffled pass whenever one ends."""
+    n = len(x)
+    while cursor.step < stop:
+        if cursor.order is None or cursor.position >= n:
+            cursor.order, cursor.position = torch.randperm(n, generator=generator), 0
+        idx = cursor.order[cursor.position:cursor.position + batch_size]
+        cursor.position += batch_size
+        if len(idx) < 2:  # BatchNorm needs more than one sample
+            continue
+        with gate.computing():
+            optimizer.zero_grad(set_to_none=True)
+            batch = x[idx].to(device, memory_format=torch.channels_last)
+            loss(model(batch), idx).backward()
+            optimizer.step()
+            schedule.step()
+        cursor.step += 1
+
+
+def _cpu_copy(value: Any) -> Any:
+    """A deep copy of a (nested) state dict with every tensor on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _cpu_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(v) for v in value)
+    return copy.deepcopy(value)
 
 
 BN_SAMPLES = 2048
