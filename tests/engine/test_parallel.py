@@ -315,15 +315,6 @@ def test_a_schema_1_run_is_migrated_and_resumed(tmp_path):
 
 
 # -- Ray ------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def local_ray():
-    """A real local Ray instance shared by the Ray tests (started once: it takes seconds)."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_backend_isolates_failures_and_completes(local_ray, tmp_path):
     from evonas.engine.ray_executor import RayPool

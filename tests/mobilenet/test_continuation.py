@@ -14,6 +14,7 @@ from torch import nn
 from evonas.core.errors import UserError
 from evonas.core.objectives import Objective
 from evonas.core.problem import Budget, Checkpoint, Proposal
+from evonas.engine.executors import ProcessPool
 from evonas.engine.driver import MaxEvaluations, Search, candidate_seed
 from evonas.engine.schedule import ASHA, PROMOTE
 from evonas.engine.store import RunStore
@@ -208,6 +209,29 @@ def test_a_promoted_candidate_through_the_driver_ends_as_if_trained_straight_thr
     trial = _promoted(search)
     assert trial.metrics["synflow"] == next(t for t in search.trials if t.id == trial.parent_id).metrics["synflow"]
     _assert_same_weights(search.store.load_weights(trial.id), _straight_through(problem, search, trial))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["process", "ray"])
+def test_promotions_cross_worker_processes_and_still_end_as_if_trained_straight_through(backend, request, tmp_path):
+    """Checkpoints travel to a pool worker (pickled through its pipe) or a Ray actor (its object store)."""
+    from hardware.objectives import params
+
+    problem = ImageClassification.from_options((accuracy_objective(), params()), seed=0, epochs=1.0)  # importable by Ray
+    if backend == "ray":
+        request.getfixturevalue("local_ray")
+        from evonas.engine.ray_executor import RayPool
+
+        executor = RayPool(2)
+    else:
+        executor = ProcessPool(2)
+    search = _search(problem, RunStore.create(tmp_path / "run", {}))
+    search.termination = MaxEvaluations(7)
+    search.run(executor)
+    promoted = [t for t in search.trials if t.operator == PROMOTE]
+    assert promoted and all(t.ok for t in promoted)
+    for trial in promoted:
+        _assert_same_weights(search.store.load_weights(trial.id), _straight_through(problem, search, trial))
 
 
 @pytest.mark.slow
