@@ -24,10 +24,12 @@ runs twice at that equal budget: at full fidelity (``spls``) and under the sched
 before the first trial that passes it, so no run is scored on more epochs than the checkpoint.
 
 ``results.json`` holds ``problem`` (its options and description, the objectives searched and
-those scored on), ``checkpoints`` (in ``budget_unit``: evaluations or epochs), ``seeds``, ``peers``, ``strategies`` -> name -> metric -> one
-list per seed of the values at the checkpoints, ``seconds`` per run, and ``summary`` -> name ->
-metric -> reported checkpoint -> median and quartiles; ``<metric>.png`` plots the median and
-interquartile band per strategy and peer.
+those scored on), ``checkpoints`` (in ``budget_unit``: evaluations or epochs), ``seeds``, ``peers``,
+``strategies`` -> name -> metric -> one list per seed of the values at the checkpoints, ``seconds``
+per run, and ``summary`` -> name -> metric -> reported checkpoint -> median and quartiles;
+``<metric>.png`` plots the median and interquartile band per strategy and peer. An epoch budget
+adds ``budget_unit``, ``epoch_budget``, ``schedule`` (with its rungs), and per run ``trials`` and
+``epochs`` (spent).
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ class BenchmarkPlan:
         return tuple(run for name in names for run in (name, f"{name}+{self.spec.schedule}"))
 
     def strategy(self, name: str):
-        """A fresh strategy (or peer) ``name`` (or run ``name+SCHEDULE``) with those of the shared options it declares."""
+        """A fresh strategy or peer for run ``name`` (``NAME+SCHEDULE`` too), given the shared options it declares."""
         name = self.base_name(name)
         if name in self.peers:
             return registry.peer_class(name)()

@@ -230,8 +230,9 @@ class NB201Problem(Problem):
             fidelity_columns: tabular multi-fidelity, LEVEL=COLUMN comma-separated, e.g.
                 12=c10_test_acc_12ep_1run,200=c10valid_valid_acc_200ep_mean: a schedule
                 (--schedule asha) reads each rung's column; without one every cell is read at the
-                top level. The score column may not be a lower level's column; the top level's
-                only where the table has no other (c100, in16), and the run is then marked not honest.
+                top level. The score column may not be a lower level's column; it may be the top
+                level's (c100 and in16 have no 200-epoch validation column), and the problem is
+                then described as not honest (``honest: false``, flagged by ``evonas benchmark``).
             cost_column: one or more cost columns (minimised), comma-separated on the command line.
             cost_table: a second table the cost columns may come from
                 (e.g. ../shared/data/nb201_hw_latency_help/nb201_latency_ms__help.csv).
@@ -277,7 +278,8 @@ class NB201Problem(Problem):
             src = cost_src if cost_src is not None and column in cost_src.columns else acc_table
             costs.append(src.numeric(column)[src.cell_order()])
         source = {"table": str(table), "cost_table": None if cost_table is None else str(cost_table)}
-        rungs = {level: (column, acc_table.numeric(column)[order]) for level, column in (fidelity_columns or {}).items()}
+        levels = fidelity_columns or {}
+        rungs = {level: (column, acc_table.numeric(column)[order]) for level, column in levels.items()}
         return cls(accuracy, np.column_stack(costs), search_column, columns, source, noise, score, score_column,
                    rungs)
 
