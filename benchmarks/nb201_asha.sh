@@ -14,7 +14,7 @@ OUT=${2:-bench_out/nb201_asha}
 JOBS=${3:-1}
 shift $(( $# < 3 ? $# : 3 ))
 PAIRS=${*:-c10-fpga c10-pixel3 c100-fpga c100-pixel3 in16-fpga in16-pixel3}
-ETA=${ETA:-3}
+ETA=${ETA:-8}                             # tuned on c10-fpga and c100-pixel3 among 3, 5, 8, 16 (docs/benchmarks.md)
 BUDGET=${BUDGET:-20000}                  # a full-fidelity run: 100 evaluations
 CHECKPOINTS=${CHECKPOINTS:-5000,20000}   # 5,000 epochs: 25 full-fidelity evaluations
 STRATEGIES=${STRATEGIES:-spls}           # registry.DEFAULT_STRATEGIES["nb201"]
