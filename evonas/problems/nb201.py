@@ -10,6 +10,11 @@ table holding all 15,625 cells works, in any row order.
 :class:`NB201Problem` maximises one accuracy column and minimises one or more cost columns,
 each chosen by name; cost columns may come from a second table (``cost_table``). Metrics are
 reported under the column names.
+
+With ``fidelity_columns`` (e.g. ``12=c10_test_acc_12ep_1run,200=c10valid_valid_acc_200ep_mean``)
+the problem is a tabular multi-fidelity one: its :attr:`~NB201Problem.fidelities` are the levels,
+a proposal's :class:`~evonas.core.problem.Budget` picks the column that is reported as the
+searched accuracy, and an evaluation without a budget reads the top level.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Sequence
+from typing import Annotated, Mapping, Sequence
 
 import numpy as np
 
@@ -175,11 +181,20 @@ class NB201Problem(Problem):
         noise: simulated measurement noise on the cost columns.
         score: the held-out accuracy of every cell (None: the front is scored on ``accuracy``).
         score_column: the name ``score`` is reported under.
+        rungs: tabular multi-fidelity: per level (epochs), the column name and accuracy of every
+            cell; the top level's must be ``accuracy``. A budget's level is reported under
+            ``search_column``; the front is scored on ``score`` (default: the top level's column).
     """
 
     def __init__(self, accuracy: np.ndarray, costs: np.ndarray, search_column: str,
                  cost_columns: Sequence[str], source: dict | None = None, noise: MeasurementNoise | None = None,
-                 score: np.ndarray | None = None, score_column: str | None = None):
+                 score: np.ndarray | None = None, score_column: str | None = None,
+                 rungs: Mapping[float, tuple[str, np.ndarray]] | None = None):
+        self.rungs = {float(level): rungs[level] for level in sorted(rungs)} if rungs else {}
+        if self.rungs:  # a low rung reports its own column under search_column: score on the top column
+            self.fidelities = tuple(self.rungs)
+            score_column = score_column or search_column
+            score = accuracy if score_column == search_column else score
         self.noise = noise
         self.space = NB201Space()
         self.cost_columns = tuple(cost_columns)
@@ -187,7 +202,8 @@ class NB201Problem(Problem):
         self.objectives = (Objective.maximize(search_column), *costs_objectives)
         self.accuracy, self.costs = accuracy, np.asarray(costs, float).reshape(len(accuracy), -1)
         self.search_column = search_column
-        self.score, self.score_column = (None, None) if score_column in (None, search_column) else (score, score_column)
+        kept = self.rungs or score_column not in (None, search_column)
+        self.score, self.score_column = (score, score_column) if kept else (None, None)
         self._score_objectives = (self.objectives if self.score is None
                                   else (Objective.maximize(self.score_column), *costs_objectives))
         self.source = source or {}
@@ -195,8 +211,8 @@ class NB201Problem(Problem):
 
     @classmethod
     @checked
-    def from_options(cls, table: str | None = None, search_column: str = "c10_test_acc_200ep_mean",
-                     score_column: str | None = None,
+    def from_options(cls, table: str | None = None, search_column: str | None = None,
+                     score_column: str | None = None, fidelity_columns: tuple[str, ...] = (),
                      cost_column: tuple[str, ...] = ("hwnb_fpga_lat_ms_c10",),
                      cost_table: str | None = None, latency_noise: Annotated[float, Range(0, 5)] = 0.0,
                      side_by_side_noise: Annotated[float, Range(0, 5)] = 0.01) -> "NB201Problem":
@@ -206,10 +222,17 @@ class NB201Problem(Problem):
             table: the table CSV (e.g. ../shared/data/nb201/nb201_table.csv).
             search_column: the accuracy column the search sees (maximised). Honest choices are
                 what a real search could measure: ``c10valid_valid_acc_200ep_mean`` (validation)
-                or a 12-epoch single run (``c100_test_acc_12ep_1run``, ...).
+                or a 12-epoch single run (``c100_test_acc_12ep_1run``, ...). Default:
+                c10_test_acc_200ep_mean, or with --fidelity-columns the top level's column.
             score_column: the accuracy column fronts are scored on, never shown to the search
                 (e.g. ``c10_test_acc_200ep_mean``); default: the search column itself, which is
                 not an honest benchmark.
+            fidelity_columns: tabular multi-fidelity, LEVEL=COLUMN comma-separated, e.g.
+                12=c10_test_acc_12ep_1run,200=c10valid_valid_acc_200ep_mean: a schedule
+                (--schedule asha) reads each rung's column; without one every cell is read at the
+                top level. The score column may not be a lower level's column; it may be the top
+                level's (c100 and in16 have no 200-epoch validation column), and the problem is
+                then described as not honest (``honest: false``, flagged by ``evonas benchmark``).
             cost_column: one or more cost columns (minimised), comma-separated on the command line.
             cost_table: a second table the cost columns may come from
                 (e.g. ../shared/data/nb201_hw_latency_help/nb201_latency_ms__help.csv).
@@ -224,15 +247,19 @@ class NB201Problem(Problem):
         if table is None:
             raise UserError("nb201 needs --table PATH (e.g. ../shared/data/nb201/nb201_table.csv)")
         columns = (cost_column,) if isinstance(cost_column, str) else tuple(cost_column)
-        return cls.from_tables(table, search_column, columns, cost_table, noise, score_column)
+        return cls.from_tables(table, search_column, columns, cost_table, noise, score_column,
+                               parse_fidelity_columns(fidelity_columns) if fidelity_columns else None)
 
     @classmethod
-    def from_tables(cls, table: str | Path, search_column: str, cost_columns: Sequence[str] | str,
+    def from_tables(cls, table: str | Path, search_column: str | None, cost_columns: Sequence[str] | str,
                     cost_table: str | Path | None = None, noise: MeasurementNoise | None = None,
-                    score_column: str | None = None) -> "NB201Problem":
+                    score_column: str | None = None,
+                    fidelity_columns: Mapping[float, str] | None = None) -> "NB201Problem":
         """Columns by name: the accuracies from ``table``, each cost from ``cost_table`` if it has it, else ``table``.
 
-        With ``noise``, the costs are reported as a noisy machine would measure them."""
+        With ``noise``, the costs are reported as a noisy machine would measure them; with
+        ``fidelity_columns`` (level -> column) each level's column is read for its rung."""
+        search_column = check_fidelity_columns(fidelity_columns or {}, search_column, score_column)
         columns = (cost_columns,) if isinstance(cost_columns, str) else tuple(cost_columns)
         if not columns:
             raise UserError("--cost-column needs at least one column")
@@ -251,7 +278,10 @@ class NB201Problem(Problem):
             src = cost_src if cost_src is not None and column in cost_src.columns else acc_table
             costs.append(src.numeric(column)[src.cell_order()])
         source = {"table": str(table), "cost_table": None if cost_table is None else str(cost_table)}
-        return cls(accuracy, np.column_stack(costs), search_column, columns, source, noise, score, score_column)
+        levels = fidelity_columns or {}
+        rungs = {level: (column, acc_table.numeric(column)[order]) for level, column in levels.items()}
+        return cls(accuracy, np.column_stack(costs), search_column, columns, source, noise, score, score_column,
+                   rungs)
 
     @property
     def score_objectives(self) -> tuple[Objective, ...]:
@@ -261,12 +291,34 @@ class NB201Problem(Problem):
         return {self.search_column: self.accuracy, **{c: self.costs[:, i] for i, c in enumerate(self.cost_columns)}}
 
     def evaluate(self, proposal: Proposal) -> Evaluation:
+        """The cell's columns; with rungs, the searched accuracy at the budget's level (no budget: the top)."""
         code = proposal.genome.code
         metrics = {name: float(column[code]) for name, column in self._columns().items()}
+        fidelity = self._level(proposal)
+        if fidelity is not None:
+            metrics[self.search_column] = float(self.rungs[fidelity][1][code])
         if self.noise is not None:
             metrics.update(self.noise.measured(self._costs(code), [proposal.seed or 0, code]))
         scores = {} if self.score is None else {self.score_column: float(self.score[code])}
-        return Evaluation(metrics, scores=scores)
+        return Evaluation(metrics, fidelity=fidelity, scores=scores)
+
+    def _level(self, proposal: Proposal) -> float | None:
+        """The rung ``proposal`` is read at: its budget's level, the top one without a budget (None: no rungs)."""
+        if not self.rungs:
+            return None
+        if proposal.budget is None:
+            return self.fidelities[-1]
+        for level in self.fidelities:
+            if math.isclose(level, proposal.budget.fidelity, rel_tol=1e-9):
+                return level
+        raise ValueError(f"nb201 has no accuracy column at fidelity {proposal.budget.fidelity:g}; "
+                         f"its fidelities: {', '.join(f'{f:g}' for f in self.fidelities)}")
+
+    @property
+    def honest(self) -> bool:
+        """Whether the front is scored on a column the search never reads (with rungs: none of theirs)."""
+        searched = {column for column, _ in self.rungs.values()} | {self.search_column}
+        return self.score_column is not None and self.score_column not in searched
 
     def _costs(self, code: int) -> dict[str, float]:
         return {c: float(self.costs[code, i]) for i, c in enumerate(self.cost_columns)}
@@ -296,9 +348,14 @@ class NB201Problem(Problem):
         return self.values() if self.score is None else np.column_stack([-self.score, self.costs])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Min and max of each objective over the whole table (so HV uses reference (1, ..., 1))."""
+        """Min and max of each objective over the whole table (so HV uses reference (1, ..., 1));
+        with rungs, the accuracy's over every rung's column."""
         values = self.values()
-        return values.min(axis=0), values.max(axis=0)
+        lower, upper = values.min(axis=0), values.max(axis=0)
+        if self.rungs:
+            every = np.concatenate([acc for _, acc in self.rungs.values()])
+            lower[0], upper[0] = -every.max(), -every.min()
+        return lower, upper
 
     def score_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Min and max of each score objective over the whole table."""
@@ -335,6 +392,45 @@ class NB201Problem(Problem):
     def describe(self) -> dict:
         noise = {} if self.noise is None else {"latency_noise": self.noise.sigma,
                                                "side_by_side_noise": self.noise.side_by_side}
+        rungs = {} if not self.rungs else {
+            "fidelity_columns": {f"{level:g}": column for level, (column, _) in self.rungs.items()},
+            "honest": self.honest}
         return {"problem": "nb201", "search_column": self.search_column, "score_column": self.score_column,
                 "cost_columns": list(self.cost_columns),
-                **self.source, **noise}
+                **self.source, **noise, **rungs}
+
+
+def parse_fidelity_columns(entries: Sequence[str]) -> dict[float, str]:
+    """``("12=col_a", "200=col_b")`` -> {12.0: "col_a", 200.0: "col_b"}; raises :class:`UserError`."""
+    levels: dict[float, str] = {}
+    for entry in entries:
+        text, _, column = entry.partition("=")
+        try:
+            level = float(text)
+        except ValueError:
+            level = math.nan
+        if not column.strip() or not 0 < level < math.inf:
+            raise UserError(f"--fidelity-columns takes LEVEL=COLUMN entries with a positive level, e.g. "
+                            f"12=c10_test_acc_12ep_1run,200=c10valid_valid_acc_200ep_mean; got {entry!r}")
+        if level in levels:
+            raise UserError(f"--fidelity-columns names level {level:g} twice")
+        levels[level] = column.strip()
+    if len(levels) < 2:
+        raise UserError(f"--fidelity-columns needs at least two levels, got {len(levels)}")
+    return levels
+
+
+def check_fidelity_columns(levels: Mapping[float, str], search_column: str | None, score_column: str | None) -> str:
+    """The search column (default: the top level's column, else c10_test_acc_200ep_mean); refuses a
+    search column that is not the top level's and a score column that a lower level reads."""
+    if not levels:
+        return search_column or "c10_test_acc_200ep_mean"
+    top = levels[max(levels)]
+    if search_column not in (None, top):
+        raise UserError(f"--search-column {search_column!r} must be the top fidelity's column {top!r} "
+                        "(with --fidelity-columns every level's accuracy is reported under it)")
+    lower = {column: level for level, column in levels.items() if column != top}
+    if score_column in lower:
+        raise UserError(f"--score-column {score_column!r} is the fidelity {lower[score_column]:g} column: "
+                        "the search would see the score it is judged on")
+    return top
