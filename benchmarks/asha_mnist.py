@@ -35,7 +35,8 @@ def one_run(args: argparse.Namespace, seed: int, scheduled: bool) -> dict:
     from evonas.api.registry import OBJECTIVES, strategy_class
 
     objectives = [OBJECTIVES.get(name)() for name in args.objectives.split(",")]
-    problem = evonas.ImageClassification.from_options(objectives, seed=seed, data=args.data,
+    data = None if args.data == "embedded" else args.data
+    problem = evonas.ImageClassification.from_options(objectives, seed=seed, data=data,
                                                       epochs=args.max_epochs, resolution=args.resolution)
     schedule = evonas.ASHA(args.min_epochs, args.max_epochs, args.eta) if scheduled else None
     curve: list[tuple[float, float, float]] = []
@@ -85,7 +86,7 @@ def plot(runs: dict, budget: float, out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/mnist")
+    ap.add_argument("--data", default="../shared/data/mnist", help="an MNIST folder, or 'embedded' (a smoke test)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epoch-budget", type=float, default=45)
     ap.add_argument("--min-epochs", type=float, default=0.25)
