@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,7 @@ def test_fit_correction_recovers_a_linear_relation():
 def tiny_table() -> LatencyTable:
     target = get_target("edge-cpu")
     target.protocol = TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=10, min_seconds=0.0)
+    target.compensation = replace(target.compensation, calibration_seconds=0.1)  # 100 reference runs still
     return build_table(target, TINY_SPACE, (3, 16, 16), 10, calibration=3, entry_protocol=entry_protocol(5),
                        passes=2)
 
