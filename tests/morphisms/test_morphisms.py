@@ -80,6 +80,9 @@ def _parent_and_child(op, genome, rng, gen, space, shape, x):
     return parent, child_genome, state
 
 
+# hundreds of random networks each: -m "not slow" keeps the conformance suite's check_morphism, which
+# checks the same operators (valid, loadable children; function preservation) on 40 random genomes each
+@pytest.mark.slow
 @pytest.mark.parametrize("op", FUNCTION_PRESERVING, ids=lambda op: op.name)
 def test_function_preserving_operators_keep_the_output(op):
     """Eval-mode logits of child and parent agree to 1e-5 relative to the logits' scale, over
@@ -108,6 +111,7 @@ def test_function_preserving_operators_keep_the_output(op):
     assert worst <= 1e-5, f"{op.name}: max |child - parent| / max |parent| = {worst:.3g}"
 
 
+@pytest.mark.slow  # 60 random genomes each; -m "not slow" keeps check_morphism's 40
 @pytest.mark.parametrize("op", APPROXIMATE, ids=lambda op: op.name)
 def test_approximate_operators_give_valid_loadable_close_children(op):
     """Valid, loadable children whose logits stay finite and near the parent's (distillation
