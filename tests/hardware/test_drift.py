@@ -150,6 +150,7 @@ while time.perf_counter() < end:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # reads the machine's load: no other test may run meanwhile (pytest-xdist)
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_load_probe_sees_another_process_on_the_timing_core():
     core = psutil.Process().cpu_affinity()[0]
@@ -172,6 +173,7 @@ def test_load_probe_sees_another_process_on_the_timing_core():
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # reads the machine's load: no other test may run meanwhile (pytest-xdist)
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_a_measurement_on_a_contended_core_is_taken_again_then_flagged():
     core = psutil.Process().cpu_affinity()[0]

@@ -24,6 +24,8 @@ from hardware.registry import get_target
 from hardware.targets import TimingProtocol
 from conftest import shared_data
 
+pytestmark = pytest.mark.xdist_group("lut")  # tiny_table is timed once per xdist worker that uses it
+
 DIGITS = (1, 12, 12)  # the embedded default dataset as a search presents it: 8x8 grey digits at 12x12, 10 classes
 TINY_SPACE = SpaceConfig(stem_widths=(8,), stage_widths=((8,), (16,), (16,), (24,), (24,)),
                          depths=(1, 2), kernels=(3, 5), expands=(3,), stem_stride=1)

@@ -134,6 +134,22 @@ def test_approximate_operators_give_valid_loadable_close_children(op):
     assert checked >= 10, f"{op.name} applied to only {checked} sampled genomes"
 
 
+def _morphism_names() -> tuple[str, ...]:
+    from morphisms.registry import MORPHISM_REGISTRY
+
+    return MORPHISM_REGISTRY.names()
+
+
+@pytest.mark.parametrize("name", _morphism_names())
+def test_every_morphism_passes_check_morphism_on_a_few_genomes(name):
+    """-m "not slow"'s conformance check of every registered morphism, on the first 10 of the 40
+    random genomes that the conformance suite's ``test_morphism_conforms`` (slow) checks."""
+    from evonas.testing import check_morphism
+    from morphisms.registry import morphism
+
+    check_morphism(morphism(name), samples=10)
+
+
 def test_operators_do_not_apply_where_they_cannot():
     c = SPACE.config
     smallest = Genome(min(c.stem_widths), tuple(Stage(w[0], Activation.RELU, False, (Block(3, 3),)) for w in c.stage_widths))

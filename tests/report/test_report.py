@@ -52,6 +52,7 @@ def _front_ids(run_dir: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("real_run")  # the module's real search, made once per xdist worker that uses it
 @pytest.mark.skipif(browser.unavailable() is not None, reason=f"no headless browser: {browser.unavailable()}")
 def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
     done = _evonas("report", str(real_run), "--out", str(tmp_path / "report"))
@@ -89,6 +90,7 @@ def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("real_run")
 def test_report_files_are_self_contained(real_run, tmp_path):
     report = write_report(real_run, tmp_path / "r")
     html = report.html.read_text()
