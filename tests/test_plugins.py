@@ -287,6 +287,9 @@ def test_check_target_passes_a_built_in_and_fails_broken_ones():
 
     quick = TimingProtocol(repeats_min=5, min_seconds=0.0)
     assert check_target(edge_cpu(protocol=quick)) is None
+    own = edge_cpu()  # its own protocol (at least 1 s of timing) and calibration (3 s), replaced for the check
+    assert check_target(own, protocol=quick, calibration_seconds=0.1) is None
+    assert own.protocol == quick and own.compensation.calibration_seconds == 0.1
 
     def not_a_target():
         """Returns a string."""

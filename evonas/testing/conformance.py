@@ -24,8 +24,8 @@ run each strategy with its default options on the synthetic problem
   problem's or a flag of ``evonas search`` (declared as data in :data:`evonas.api.spec.SEARCH_COMMAND`).
 
 Further tests check the synthetic problem, every problem's options and search space, every
-target (with a short timing protocol), every built-in objective and every morphism. A project collects the suite with
-``from evonas.testing.conformance import *``.
+target (timed with a short protocol), every built-in objective and every morphism. A project
+collects the suite with ``from evonas.testing.conformance import *``.
 """
 
 from __future__ import annotations

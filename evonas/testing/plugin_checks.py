@@ -68,9 +68,10 @@ def check_target(target: Any, refusal_ok: Callable[[str], bool] = lambda message
         target: the target, or its factory.
         refusal_ok: whether a factory's refusal message is an acceptable reason.
         protocol: a :class:`~hardware.targets.TimingProtocol` to time with instead of the
-            target's own (the check is that the target times, not how precisely); None: its own.
+            target's own, set on the target (the check is that it times, not how precisely);
+            None: its own.
         calibration_seconds: how long a drift-compensating target calibrates its reference
-            network, instead of its own setting; None: its own.
+            network, set on the target instead of its own setting; None: its own.
 
     Returns:
         The refusal's message, or None when the target measured.
