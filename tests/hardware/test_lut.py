@@ -124,7 +124,8 @@ def digits_lut(tmp_path_factory) -> Path:
     """``evonas profile build-lut`` for the embedded digits as a search presents them (1x12x12, 10 classes), kept fast."""
     out = tmp_path_factory.mktemp("lut") / "digits.json"
     assert main(["profile", "build-lut", "--target", "edge-cpu", "--input-shape", "1,12,12", "--num-classes", "10",
-                 "--out", str(out), "--repeats", "3", "--calibration", "3", "--passes", "1"]) == 0
+                 "--out", str(out), "--repeats", "3", "--calibration", "3", "--passes", "1",
+                 "--repeats-min", "10", "--min-seconds", "0"]) == 0  # the calibration networks: 10 timed runs
     return out
 
 

@@ -28,7 +28,8 @@ from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress"]
+TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress",
+        "--repeats-min", "10", "--min-seconds", "0"]  # latency: 10 timed runs, no 1 s floor (the report is under test)
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:
