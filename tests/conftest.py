@@ -46,3 +46,46 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
+
+
+# -- running under pytest-xdist (-n 2 --dist loadgroup) ------------------------------------------
+
+STRATEGY_FIXTURE = "strategy"
+"""The conformance suite's parameter: its reference runs are cached per strategy in a worker."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep each strategy's conformance tests on one xdist worker, so its reference runs (cached per
+    process by ``evonas.testing.conformance.checks``) are made once, not once per worker."""
+    for item in items:
+        strategy = getattr(getattr(item, "callspec", None), "params", {}).get(STRATEGY_FIXTURE)
+        if strategy is not None and item.module.__name__.endswith("test_conformance"):
+            item.add_marker(pytest.mark.xdist_group(f"conformance-{strategy}"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under pytest-xdist, a test marked ``alone`` (it reads the machine's load, or starts a cluster
+    with its own timeouts) runs, setup to teardown, while no other worker runs a test: the workers
+    share a reader-writer lock (the timing gate's, on a file in the run's base temp folder)."""
+    worker_gate = _worker_gate(item.config)
+    if worker_gate is None:
+        yield
+        return
+    with worker_gate.timing() if item.get_closest_marker("alone") else worker_gate.computing():
+        yield
+
+
+_WORKER_GATE = []
+
+
+def _worker_gate(config):
+    """The lock the xdist workers of this run share (None when not an xdist worker)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    if not _WORKER_GATE:
+        from evonas.core.gate import TimingGate
+
+        # every worker's basetemp is <run's basetemp>/popen-gw<N>: their parent is the run's
+        _WORKER_GATE.append(TimingGate(config._tmp_path_factory.getbasetemp().parent / "alone.lock"))
+    return _WORKER_GATE[0]

@@ -14,6 +14,7 @@ import pytest
 
 from evonas.api import registry
 from evonas.api.study import Study
+from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.core.objectives import Objective
 from evonas.core.registry import Registry, RegistryWarning
@@ -198,10 +199,23 @@ def test_an_undocumented_option_fails_check_strategy():
     (["--target", "nomod_zz:make"], "cannot load target 'nomod_zz:make'"),
     (["--space", "grid", "--backend", "nomod_zz:Pool"], "cannot load backend 'nomod_zz:Pool'"),
 ], ids=["module", "attribute", "space", "target", "backend"])
-def test_a_bad_module_path_is_one_line_and_exit_2_with_nothing_written(args, expected, outside, tmp_path):
-    done = _cli(["search", *args, "--evaluations", "2", "--out", str(tmp_path / "run")], tmp_path, outside)
+def test_a_bad_module_path_is_one_line_and_exit_2_with_nothing_written(args, expected, outside, tmp_path, capsys,
+                                                                        monkeypatch):
+    monkeypatch.syspath_prepend(str(outside))
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", *args, "--evaluations", "2", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and expected in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_bad_module_path_exits_2_from_the_command_line(outside, tmp_path):
+    """The same refusal from a real ``python -m evonas`` process: its exit code and its whole stderr."""
+    done = _cli(["search", "--space", "grid", "--strategy", "nomod_zz:Foo", "--evaluations", "2", "--out",
+                 str(tmp_path / "run")], tmp_path, outside)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and expected in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "cannot load strategy 'nomod_zz:Foo': ModuleNotFoundError" in done.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
 
 
@@ -273,6 +287,9 @@ def test_check_target_passes_a_built_in_and_fails_broken_ones():
 
     quick = TimingProtocol(repeats_min=5, min_seconds=0.0)
     assert check_target(edge_cpu(protocol=quick)) is None
+    own = edge_cpu()  # its own protocol (at least 1 s of timing) and calibration (3 s), replaced for the check
+    assert check_target(own, protocol=quick, calibration_seconds=0.1) is None
+    assert own.protocol == quick and own.compensation.calibration_seconds == 0.1
 
     def not_a_target():
         """Returns a string."""

@@ -24,8 +24,8 @@ run each strategy with its default options on the synthetic problem
   problem's or a flag of ``evonas search`` (declared as data in :data:`evonas.api.spec.SEARCH_COMMAND`).
 
 Further tests check the synthetic problem, every problem's options and search space, every
-target, every built-in objective and every morphism. A project collects the suite with
-``from evonas.testing.conformance import *``.
+target (timed with a short protocol), every built-in objective and every morphism. A project
+collects the suite with ``from evonas.testing.conformance import *``.
 """
 
 from __future__ import annotations
@@ -245,13 +245,25 @@ def _target_names() -> tuple[str, ...]:
     return TARGETS.names()
 
 
+def _short_protocol():
+    from hardware.targets import TimingProtocol
+
+    return TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=10, min_seconds=0.0)
+
+
+SHORT_PROTOCOL = _short_protocol()
+"""How the target test times: 10 runs after at least 5 warm-up runs, no time floor (it checks that a
+target times, not how precisely; the drift-compensating ones calibrate for 0.1 s, still 100 reference runs)."""
+
+
 @pytest.mark.parametrize("target", _target_names())
 def test_target_measures_or_refuses_clearly(target):
     """Every registered target times a small network (median and IQR in ms, JSON-able settings),
     or, where its hardware is absent (a GPU target on a CPU machine), refuses with one clear UserError."""
     from hardware.registry import target_factory
 
-    check_target(target_factory(target), refusal_ok=lambda m: "CUDA" in m or "GPU" in m or "provider" in m)
+    check_target(target_factory(target), refusal_ok=lambda m: "CUDA" in m or "GPU" in m or "provider" in m,
+                 protocol=SHORT_PROTOCOL, calibration_seconds=0.1)
 
 
 @pytest.mark.parametrize("target", _target_names())

@@ -56,12 +56,22 @@ def _small_model():
     return model
 
 
-def check_target(target: Any, refusal_ok: Callable[[str], bool] = lambda message: True) -> str | None:
+def check_target(target: Any, refusal_ok: Callable[[str], bool] = lambda message: True, protocol: Any = None,
+                 calibration_seconds: float | None = None) -> str | None:
     """Check a target, given as a :class:`~hardware.targets.Target` or a factory made with its defaults.
 
     The factory's options must be documented; the target must time a small network (median and
     IQR in ms) and give JSON-able settings. A factory may instead refuse, where its hardware is
     absent, with a one-line :class:`UserError` that ``refusal_ok`` accepts.
+
+    Args:
+        target: the target, or its factory.
+        refusal_ok: whether a factory's refusal message is an acceptable reason.
+        protocol: a :class:`~hardware.targets.TimingProtocol` to time with instead of the
+            target's own, set on the target (the check is that it times, not how precisely);
+            None: its own.
+        calibration_seconds: how long a drift-compensating target calibrates its reference
+            network, set on the target instead of its own setting; None: its own.
 
     Returns:
         The refusal's message, or None when the target measured.
@@ -78,6 +88,7 @@ def check_target(target: Any, refusal_ok: Callable[[str], bool] = lambda message
                     f"{label} refused with an unclear error: {exc}")
             return str(exc)
     _expect(isinstance(target, Target), "is_a_target", f"made a {type(target).__name__}, not a hardware Target")
+    _shorten(target, protocol, calibration_seconds)
     measurement = target.measure(_small_model(), (1, 8, 8))
     _expect(0 < measurement.median_ms < 1000 and measurement.iqr_ms >= 0, "measures_a_small_network",
             f"median {measurement.median_ms} ms, IQR {measurement.iqr_ms} ms")
@@ -86,6 +97,16 @@ def check_target(target: Any, refusal_ok: Callable[[str], bool] = lambda message
     except (TypeError, ValueError) as exc:
         _fail("settings_are_json", f"{target.settings()!r}: {exc}")
     return None
+
+
+def _shorten(target: Any, protocol: Any, calibration_seconds: float | None) -> None:
+    """Give ``target`` the check's timing ``protocol`` and ``calibration_seconds``, where set."""
+    from dataclasses import replace
+
+    if protocol is not None:
+        target.protocol = protocol
+    if calibration_seconds is not None and getattr(target, "compensation", None) is not None:
+        target.compensation = replace(target.compensation, calibration_seconds=calibration_seconds)
 
 
 # -- objectives -----------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--strategy", "aging", "--evaluations", "3", "--epochs", "0.2", "--population", "2", "--sample-size", "2"]
+TINY = ["--strategy", "aging", "--evaluations", "3", "--epochs", "0.2", "--population", "2", "--sample-size", "2",
+        "--repeats-min", "10", "--min-seconds", "0"]  # latency: 10 timed runs, no 1 s floor (the CLI is under test)
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:

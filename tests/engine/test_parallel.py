@@ -316,6 +316,8 @@ def test_a_schema_1_run_is_migrated_and_resumed(tmp_path):
 
 # -- Ray ------------------------------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.alone  # a Ray cluster of its own with 1.5 s trial timeouts (pytest-xdist: nothing else meanwhile)
+@pytest.mark.xdist_group("ray")  # local_ray is started once per worker that runs a Ray test
 def test_ray_backend_isolates_failures_and_completes(local_ray, tmp_path):
     from evonas.engine.ray_executor import RayPool
 
@@ -329,6 +331,8 @@ def test_ray_backend_isolates_failures_and_completes(local_ray, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
+@pytest.mark.xdist_group("ray")
 def test_ray_backend_gives_the_same_results_as_one_worker(local_ray):
     from evonas.engine.ray_executor import RayPool
 

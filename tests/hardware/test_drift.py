@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from hardware.targets import LatencyMeasurement, TimingProtocol, pinned, time_co
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (3, 16, 16)
 COUNTED = TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=400, min_seconds=0.0, repeats_max=400)
+QUICK_CALIBRATION = 0.1  # seconds; calibrate() still times its 10 warm-up and 20 blocks of 5 reference runs
 
 
 class DriftingClock:
@@ -148,6 +150,7 @@ while time.perf_counter() < end:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # reads the machine's load: no other test may run meanwhile (pytest-xdist)
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_load_probe_sees_another_process_on_the_timing_core():
     core = psutil.Process().cpu_affinity()[0]
@@ -170,6 +173,7 @@ def test_load_probe_sees_another_process_on_the_timing_core():
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # reads the machine's load: no other test may run meanwhile (pytest-xdist)
 @pytest.mark.skipif(not hasattr(psutil.Process(), "cpu_affinity"), reason="the OS does not expose CPU affinity")
 def test_a_measurement_on_a_contended_core_is_taken_again_then_flagged():
     core = psutil.Process().cpu_affinity()[0]
@@ -225,10 +229,17 @@ def _model(shape=SHAPE, seed=0):
     return build(genome, config, shape, 10, torch.Generator().manual_seed(0)).eval()
 
 
+def _cpu_target(name: str, repeats: int, calibration_file: Path, **options):
+    """CPU target ``name`` with a short protocol and a short calibration, calibrated into ``calibration_file``."""
+    target = get_target(name, protocol=TimingProtocol(repeats_min=repeats, min_seconds=0.0), **options)
+    target.compensation = replace(target.compensation, calibration_seconds=QUICK_CALIBRATION)
+    target.calibration_file = str(calibration_file)
+    return target
+
+
 @pytest.mark.parametrize("name", ["edge-cpu", "onnx-cpu", "cpu"])
 def test_cpu_targets_compensate_on_a_real_model_and_record_how(name, tmp_path):
-    target = get_target(name, protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
-    target.calibration_file = str(tmp_path / "cal.json")
+    target = _cpu_target(name, 30, tmp_path / "cal.json")
     m = target.measure(_model(), SHAPE)
     assert m.median_ms > 0 and m.raw_median_ms > 0 and m.repeats >= 30
     assert m.reference["network"] == drift.reference_name(SHAPE) and m.reference["calibrated_ms"] > 0
@@ -241,8 +252,7 @@ def test_cpu_targets_compensate_on_a_real_model_and_record_how(name, tmp_path):
 def test_a_calibration_taken_on_a_loaded_machine_is_measured_again(tmp_path):
     """A stored calibration 20x too slow (as one taken while other processes hogged the cores)
     is detected by the reference running far faster than it, replaced, and not used."""
-    target = get_target("onnx-cpu", protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
-    target.calibration_file = str(tmp_path / "cal.json")
+    target = _cpu_target("onnx-cpu", 30, tmp_path / "cal.json")
     model = _model()
     target.measure(model, SHAPE)  # writes the honest calibration
     path = Path(target.calibration_file)
@@ -251,8 +261,7 @@ def test_a_calibration_taken_on_a_loaded_machine_is_measured_again(tmp_path):
     entry["median_ms"] *= 20
     path.write_text(json.dumps(data))
 
-    fresh = get_target("onnx-cpu", protocol=TimingProtocol(repeats_min=30, min_seconds=0.0))
-    fresh.calibration_file = str(path)
+    fresh = _cpu_target("onnx-cpu", 30, path)
     m = fresh.measure(model, SHAPE)
     # timing-free checks: the stale value is neither kept on disk nor the one the latency was scaled by
     # (comparing latencies here would flake whenever CI's other processes load the cores)
@@ -271,8 +280,7 @@ def test_a_target_without_compensation_times_plainly():
 
 
 def test_a_stored_compensated_latency_is_reused_whole(tmp_path):
-    target = get_target("edge-cpu", protocol=TimingProtocol(repeats_min=20, min_seconds=0.0))
-    target.calibration_file = str(tmp_path / "cal.json")
+    target = _cpu_target("edge-cpu", 20, tmp_path / "cal.json")
     source = LatencySource(target)
     model, genome = _model(), "g"
     from evonas.core.objectives import MetricContext
@@ -313,6 +321,7 @@ def test_lookup_table_entries_are_compensated_against_one_small_reference(tmp_pa
     from hardware.lut import ENTRY_REFERENCE_SHAPE, entry_protocol, space_layers, time_layer, with_protocol
 
     target = get_target("edge-cpu")
+    target.compensation = replace(target.compensation, calibration_seconds=QUICK_CALIBRATION)
     target.calibration_file = str(tmp_path / "cal.json")
     entry_target = with_protocol(target, entry_protocol(10))
     layers = space_layers(SpaceConfig.for_resolution(32), (3, 32, 32), 10)

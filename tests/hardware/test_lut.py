@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from hardware.onnx_io import to_onnx
 from hardware.registry import get_target
 from hardware.targets import TimingProtocol
 from conftest import shared_data
+
+pytestmark = pytest.mark.xdist_group("lut")  # tiny_table is timed once per xdist worker that uses it
 
 DIGITS = (1, 12, 12)  # the embedded default dataset as a search presents it: 8x8 grey digits at 12x12, 10 classes
 TINY_SPACE = SpaceConfig(stem_widths=(8,), stage_widths=((8,), (16,), (16,), (24,), (24,)),
@@ -61,6 +64,7 @@ def test_fit_correction_recovers_a_linear_relation():
 def tiny_table() -> LatencyTable:
     target = get_target("edge-cpu")
     target.protocol = TimingProtocol(warmup_min=5, warmup_max=20, repeats_min=10, min_seconds=0.0)
+    target.compensation = replace(target.compensation, calibration_seconds=0.1)  # 100 reference runs still
     return build_table(target, TINY_SPACE, (3, 16, 16), 10, calibration=3, entry_protocol=entry_protocol(5),
                        passes=2)
 
@@ -120,7 +124,8 @@ def digits_lut(tmp_path_factory) -> Path:
     """``evonas profile build-lut`` for the embedded digits as a search presents them (1x12x12, 10 classes), kept fast."""
     out = tmp_path_factory.mktemp("lut") / "digits.json"
     assert main(["profile", "build-lut", "--target", "edge-cpu", "--input-shape", "1,12,12", "--num-classes", "10",
-                 "--out", str(out), "--repeats", "3", "--calibration", "3", "--passes", "1"]) == 0
+                 "--out", str(out), "--repeats", "3", "--calibration", "3", "--passes", "1",
+                 "--repeats-min", "10", "--min-seconds", "0"]) == 0  # the calibration networks: 10 timed runs
     return out
 
 

@@ -80,6 +80,9 @@ def _parent_and_child(op, genome, rng, gen, space, shape, x):
     return parent, child_genome, state
 
 
+# hundreds of random networks each: -m "not slow" keeps the conformance suite's check_morphism, which
+# checks the same operators (valid, loadable children; function preservation) on 40 random genomes each
+@pytest.mark.slow
 @pytest.mark.parametrize("op", FUNCTION_PRESERVING, ids=lambda op: op.name)
 def test_function_preserving_operators_keep_the_output(op):
     """Eval-mode logits of child and parent agree to 1e-5 relative to the logits' scale, over
@@ -108,6 +111,7 @@ def test_function_preserving_operators_keep_the_output(op):
     assert worst <= 1e-5, f"{op.name}: max |child - parent| / max |parent| = {worst:.3g}"
 
 
+@pytest.mark.slow  # 60 random genomes each; -m "not slow" keeps check_morphism's 40
 @pytest.mark.parametrize("op", APPROXIMATE, ids=lambda op: op.name)
 def test_approximate_operators_give_valid_loadable_close_children(op):
     """Valid, loadable children whose logits stay finite and near the parent's (distillation
@@ -128,6 +132,22 @@ def test_approximate_operators_give_valid_loadable_close_children(op):
             assert torch.isfinite(child).all()
         checked += 1
     assert checked >= 10, f"{op.name} applied to only {checked} sampled genomes"
+
+
+def _morphism_names() -> tuple[str, ...]:
+    from morphisms.registry import MORPHISM_REGISTRY
+
+    return MORPHISM_REGISTRY.names()
+
+
+@pytest.mark.parametrize("name", _morphism_names())
+def test_every_morphism_passes_check_morphism_on_a_few_genomes(name):
+    """-m "not slow"'s conformance check of every registered morphism, on the first 10 of the 40
+    random genomes that the conformance suite's ``test_morphism_conforms`` (slow) checks."""
+    from evonas.testing import check_morphism
+    from morphisms.registry import morphism
+
+    check_morphism(morphism(name), samples=10)
 
 
 def test_operators_do_not_apply_where_they_cannot():

@@ -22,12 +22,14 @@ from PIL import Image
 
 from conftest import shared_data
 from evonas.api.study import Study
+from evonas.cli import main
 from evonas.report import browser, write_report
 from evonas.testing.synthetic import SyntheticProblem
 from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress"]
+TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress",
+        "--repeats-min", "10", "--min-seconds", "0"]  # latency: 10 timed runs, no 1 s floor (the report is under test)
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:
@@ -51,6 +53,7 @@ def _front_ids(run_dir: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("real_run")  # the module's real search, made once per xdist worker that uses it
 @pytest.mark.skipif(browser.unavailable() is not None, reason=f"no headless browser: {browser.unavailable()}")
 def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
     done = _evonas("report", str(real_run), "--out", str(tmp_path / "report"))
@@ -88,6 +91,7 @@ def test_report_of_a_real_run_renders_in_headless_chromium(real_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("real_run")
 def test_report_files_are_self_contained(real_run, tmp_path):
     report = write_report(real_run, tmp_path / "r")
     html = report.html.read_text()
@@ -144,15 +148,17 @@ def test_report_shows_held_out_scores_beside_the_front(tmp_path):
         assert f"{0.5 + 0.01 * member.id:.4g}" in row
 
 
-def test_report_of_a_benchmark_run(tmp_path):
+def test_report_of_a_benchmark_run(tmp_path, capsys):
+    """In-process through :func:`evonas.cli.main` (the exit codes of a real process: the bad-input test)."""
     table = shared_data("nb201") / "nb201_table.csv"
-    done = _evonas("search", "--space", "nb201", "--table", str(table), "--evaluations", "40",
-                   "--out", str(tmp_path / "run"), "--no-progress")
-    assert done.returncode == 0, done.stderr
-    done = _evonas("report", str(tmp_path / "run"))
-    assert done.returncode == 0, done.stderr
+    assert main(["search", "--space", "nb201", "--table", str(table), "--evaluations", "40",
+                 "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert main(["report", str(tmp_path / "run")]) == 0
     html = (tmp_path / "run" / "report" / "report.html").read_text()
-    assert len(re.findall(r"<tr data-id=", html)) == len(_front_ids(tmp_path / "run"))
+    capsys.readouterr()
+    assert main(["front", str(tmp_path / "run"), "--format", "json"]) == 0
+    front = [m["id"] for m in json.loads(capsys.readouterr().out)]
+    assert len(re.findall(r"<tr data-id=", html)) == len(front)
     assert "table-backed problem" in html
 
 
@@ -171,7 +177,8 @@ def test_report_links_exported_onnx_files(tmp_path):
         assert f'href="../bundle/{f}"' in html
 
 
-def test_report_bad_input_is_one_line_and_exit_2(tmp_path):
+def test_report_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    """The first case in a real process (its exit code), the others in-process through :func:`evonas.cli.main`."""
     not_a_run = tmp_path / "empty"
     not_a_run.mkdir()
     done = _evonas("report", str(not_a_run))
@@ -183,10 +190,12 @@ def test_report_bad_input_is_one_line_and_exit_2(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
-    done = _evonas("report", str(tmp_path / "run"), "--out", str(busy))
-    assert done.returncode == 2 and "not empty" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "run"), "--out", str(busy)]) == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"] and (busy / "notes.txt").read_text() == "mine"
 
-    done = _evonas("report", str(tmp_path / "run"), "--out", str(tmp_path / "r2"), "--bundle", str(busy))
-    assert done.returncode == 2 and "not an evonas export" in done.stderr
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r2"), "--bundle", str(busy)]) == 2
+    assert "not an evonas export" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()
