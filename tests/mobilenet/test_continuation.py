@@ -212,7 +212,8 @@ def test_a_promoted_candidate_through_the_driver_ends_as_if_trained_straight_thr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["process", "ray"])
+@pytest.mark.parametrize("backend", ["process", pytest.param("ray", marks=[pytest.mark.alone,
+                                                                              pytest.mark.xdist_group("ray")])])
 def test_promotions_cross_worker_processes_and_still_end_as_if_trained_straight_through(backend, request, tmp_path):
     """Checkpoints travel to a pool worker (pickled through its pipe) or a Ray actor (its object store)."""
     from hardware.objectives import params
