@@ -290,7 +290,9 @@ class ProcessPool(Executor):
     Each worker is a fresh interpreter (``spawn``) holding its own copy of the problem, so a
     user's objective functions and problem must be importable or picklable. A worker that
     dies (a crash, ``os._exit``, the kernel's out-of-memory killer) or runs past
-    ``trial_timeout`` is replaced; its candidate is recorded as failed with the reason.
+    ``trial_timeout`` is replaced; its candidate is recorded as failed with the reason. From
+    :meth:`start` to :meth:`close` the driver process computes with one torch thread
+    (:func:`limit_driver_threads`): the cores belong to the workers.
 
     Args:
         workers: candidates evaluated at once.
