@@ -21,6 +21,7 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -75,6 +76,35 @@ def set_thread_budget(threads: int) -> None:
 
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # libraries started later in this process
+
+
+DRIVER_THREADS = 1
+"""Torch threads of the driver process while a local pool's workers compute on the same cores."""
+
+
+def limit_driver_threads(threads: int = DRIVER_THREADS) -> int | None:
+    """Limit this process's torch threads to ``threads``; returns the count to restore (None: torch
+    is not loaded here, so nothing to limit, and torch is not imported for it).
+
+    The driver of a local pool does light work between results (a strategy's cheap metrics:
+    building candidate networks and counting their FLOPs; loading and saving weights). With
+    torch's default of one thread per core, that work spreads over the cores the workers
+    train on, and on a busy machine each of those small parallel regions costs many times its
+    single-thread CPU time (20x measured for a FLOP count), slowing the workers and keeping a
+    finished worker idle while the driver asks for its next candidate.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return before
+
+
+def restore_driver_threads(before: int | None) -> None:
+    """Undo :func:`limit_driver_threads` (given what it returned)."""
+    if before is not None:
+        sys.modules["torch"].set_num_threads(before)
 
 
 def evaluate_task(problem: Problem, task: Task) -> Outcome:
@@ -260,7 +290,9 @@ class ProcessPool(Executor):
     Each worker is a fresh interpreter (``spawn``) holding its own copy of the problem, so a
     user's objective functions and problem must be importable or picklable. A worker that
     dies (a crash, ``os._exit``, the kernel's out-of-memory killer) or runs past
-    ``trial_timeout`` is replaced; its candidate is recorded as failed with the reason.
+    ``trial_timeout`` is replaced; its candidate is recorded as failed with the reason. From
+    :meth:`start` to :meth:`close` the driver process computes with one torch thread
+    (:func:`limit_driver_threads`): the cores belong to the workers.
 
     Args:
         workers: candidates evaluated at once.
@@ -277,6 +309,7 @@ class ProcessPool(Executor):
         self._pool: list[_Worker] = []
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._replaced = 0
+        self._driver_threads: int | None = None
 
     def start(self, problem: Problem) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="evonas-pool-")
@@ -292,6 +325,7 @@ class ProcessPool(Executor):
         self._gate_path = str(gate.machine_gate_path())
         self._ctx = multiprocessing.get_context("spawn")
         self._pool = [self._spawn() for _ in range(self.workers)]
+        self._driver_threads = limit_driver_threads()  # the workers have the cores
 
     def _spawn(self) -> _Worker:
         here, there = self._ctx.Pipe()
@@ -366,6 +400,8 @@ class ProcessPool(Executor):
         for worker in self._pool:  # workers hold nothing that needs saving: the driver has every result
             _stop(worker)
         self._pool = []
+        restore_driver_threads(self._driver_threads)
+        self._driver_threads = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -122,6 +122,29 @@ def test_candidate_results_do_not_depend_on_the_worker():
     assert candidate_seed(3, 0) != candidate_seed(3, 1) != candidate_seed(4, 1)
 
 
+@pytest.mark.slow
+def test_the_driver_of_a_pool_computes_with_one_thread_until_close():
+    """The driver's own torch work (a strategy's cheap metrics between results) stays off the cores the
+    workers train on while the pool runs; its thread count is restored on close. Without torch loaded,
+    nothing is imported to limit it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    pool = ProcessPool(2)
+    try:
+        pool.start(SyntheticProblem(2))
+        assert torch.get_num_threads() == 1
+    finally:
+        pool.close()
+        after = torch.get_num_threads()
+        torch.set_num_threads(before)
+    assert after == 2
+    code = ("import sys; from evonas.engine.executors import limit_driver_threads; "
+            "assert limit_driver_threads() is None and 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 _KILLED_SEARCH = textwrap.dedent("""
     import sys
     from evonas.api.study import Study
