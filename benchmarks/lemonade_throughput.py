@@ -1,6 +1,7 @@
 """Throughput of the default strategy (LEMONADE) with 1 vs 2 workers, through the CLI (issue 28).
 
     python benchmarks/lemonade_throughput.py [--evaluations 24] [--epochs 2] [--seed 3] [--rounds 3]
+        [--schedule "--schedule asha --min-epochs 0.5 --max-epochs 4.5"]
         [--out benchmarks/results/lemonade_throughput.json]
 
 Runs ``evonas search --target edge-cpu --objectives accuracy,params --evaluations N --epochs E
@@ -23,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import sqlite3
 import statistics
 import subprocess
@@ -32,11 +34,12 @@ import time
 from pathlib import Path
 
 
-def one_run(workers: int, evaluations: int, epochs: float, seed: int) -> dict:
-    """Wall and CPU seconds and the median evaluation seconds of one CLI search."""
+def one_run(workers: int, evaluations: int, budget: list[str], seed: int) -> dict:
+    """Wall and CPU seconds and the median evaluation seconds of one CLI search (``budget``: its
+    ``--epochs`` or schedule flags)."""
     with tempfile.TemporaryDirectory(prefix="evonas-lemonade-throughput-") as tmp:
         cmd = [sys.executable, "-m", "evonas", "search", "--target", "edge-cpu", "--objectives", "accuracy,params",
-               "--evaluations", str(evaluations), "--epochs", str(epochs), "--seed", str(seed),
+               "--evaluations", str(evaluations), *budget, "--seed", str(seed),
                "--workers", str(workers), "--out", str(Path(tmp) / "run"), "--no-progress"]
         load_before = os.getloadavg()[0]
         cpu_before = _children_cpu()
@@ -63,14 +66,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--schedule", default=None, metavar="FLAGS",
+                    help="schedule flags instead of --epochs, e.g. '--schedule asha --min-epochs 0.5 --max-epochs 4.5'")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON object here")
     args = ap.parse_args()
-    runs = [one_run(workers, args.evaluations, args.epochs, args.seed)
+    budget = shlex.split(args.schedule) if args.schedule else ["--epochs", f"{args.epochs:g}"]
+    runs = [one_run(workers, args.evaluations, budget, args.seed)
             for _ in range(args.rounds) for workers in (1, 2)]
     one, two = [r for r in runs if r["workers"] == 1], [r for r in runs if r["workers"] == 2]
     ratios = [a["seconds"] / b["seconds"] for a, b in zip(one, two)]
     result = {"command": "evonas search --target edge-cpu --objectives accuracy,params "
-                         f"--evaluations {args.evaluations} --epochs {args.epochs:g} --seed {args.seed} --workers W",
+                         f"--evaluations {args.evaluations} {shlex.join(budget)} --seed {args.seed} --workers W",
               "machine": {"cpu": _cpu_name(), "usable_cores": len(os.sched_getaffinity(0))},
               "runs": runs, "speedup_per_round": ratios, "speedup_median": statistics.median(ratios)}
     text = json.dumps(result, indent=2)

@@ -533,7 +533,7 @@ def export_plan(run: "StoredRun") -> "ExportPlan":
         target = dict(target=problem["targets"][0]["name"], target_note="the run's target with default options")
     return ExportPlan(SpaceConfig(**{k: _tuples(v) for k, v in raw.items()}), tuple(problem["input_shape"]),
                       int(problem["num_classes"]), run.objectives, run.seed, dataset, note, **target,
-                      search_args=None if spec is None else tuple(search_args(spec)))
+                      search_args=None if spec is None else tuple(search_args(spec)), front_fidelity=run.front_fidelity)
 
 
 def _tuples(value: Any) -> Any:

@@ -200,6 +200,8 @@ class ExportPlan:
         target_options: the target's options as the run gave them.
         target_note: how the target is rebuilt, or why there is none.
         search_args: the ``evonas search`` flags that re-create the run (``None``: not a CLI run).
+        front_fidelity: under a multi-fidelity schedule, the fidelity the front was taken at (the
+            highest reached; lower rungs left out); ``None`` without a schedule.
     """
 
     space_config: SpaceConfig
@@ -213,6 +215,7 @@ class ExportPlan:
     target_options: dict[str, Any] = field(default_factory=dict)
     target_note: str = "the run measured no latency on any target"
     search_args: tuple[str, ...] | None = None
+    front_fidelity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -537,5 +540,9 @@ def manifest_json(ctx: ExportContext, exported: Sequence[ExportedModel]) -> str:
                        for o in ctx.plan.objectives],
         "models": [asdict(e) for e in exported],
     }
+    if ctx.plan.front_fidelity is not None:
+        manifest["front_fidelity"] = ctx.plan.front_fidelity
+        manifest["front_note"] = (f"the run's schedule trained candidates to several fidelities; its front holds "
+                                  f"only those at {ctx.plan.front_fidelity:g} epochs, the highest reached")
     return json.dumps(manifest, indent=2, default=str)
 

@@ -103,7 +103,10 @@ def _front_table(view: RunView, bundle: dict[int, str]) -> str:
     note = ('<p class="muted">Measured objectives show their spread as [low, high] (the interquartile range '
             "of the timed runs). Fidelity: training epochs (or the table's fidelity)."
             + (" Held-out scores were recorded but never seen by the search; the front is chosen without them."
-               if held_out else "") + "</p>")
+               if held_out else "")
+            + (f" Under the {escape(view.run.schedule['schedule'])} schedule the front holds only the trials at "
+               f"fidelity {view.run.front_fidelity:g}, the highest reached; lower rungs are left out."
+               if view.run.schedule and view.run.front_fidelity is not None else "") + "</p>")
     head = "".join(f"<th>{escape(h)}</th>" for h in heads)
     return f'<table id="front-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{note}'
 

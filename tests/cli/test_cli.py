@@ -236,3 +236,24 @@ def test_a_resumed_run_records_each_version_that_wrote_it(tmp_path, capsys):
         assert len(store.candidates()) == 5
     assert [(v["version"], v["event"]) for v in versions] == [(metadata.version("evonas"), "created"),
                                                               (metadata.version("evonas"), "resumed")]
+
+
+@pytest.mark.slow
+def test_asha_from_the_command_line_through_history_front_report_and_export(tmp_path, capsys):
+    """--schedule asha end to end: rungs in the history, the front at the top fidelity, and the report
+    and the export manifest saying so."""
+    out, onnx_dir = tmp_path / "run", tmp_path / "onnx"
+    assert main(["search", "--schedule", "asha", "--min-epochs", "0.25", "--max-epochs", "0.75", "--eta", "3",
+                 "--objectives", "accuracy,params", "--evaluations", "9", "--seed", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "at fidelity 0.75, the highest reached" in capsys.readouterr().out
+    assert main(["history", str(out)]) == 0
+    rungs = capsys.readouterr().out.splitlines()[-2]
+    assert rungs.startswith("rungs (asha") and "at 0.25" in rungs and "at 0.75" in rungs
+    assert main(["front", str(out), "--format", "json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    assert front and all(f["fidelity"] == 0.75 and f["operator"] == "promote" for f in front)
+    assert main(["report", str(out)]) == 0
+    assert "fidelity 0.75, the highest reached" in (out / "report" / "report.html").read_text()
+    assert main(["export", str(out), "--out", str(onnx_dir)]) == 0
+    assert json.loads((onnx_dir / "manifest.json").read_text())["front_fidelity"] == 0.75
