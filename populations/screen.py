@@ -42,7 +42,11 @@ class Screened(Strategy):
         self.max_objectives = inner.max_objectives
 
     def check(self, n_objectives: int) -> None:
-        check_fields_of(self)
+        """Refuse a screen of fewer than one proposal or by an objective it cannot compute, then check ``inner``."""
+        if not 1 <= self.k <= 1000:
+            raise UserError(f"a screen draws 1 to 1000 proposals per candidate, got {self.k}")
+        if self.objective.source is None or not self.objective.training_free:
+            raise UserError(f"a screen needs a training-free objective with a source, not {self.objective.name}")
         self.inner.check(n_objectives)
 
     def bind(self, problem: Problem) -> None:
@@ -79,10 +83,3 @@ class Screened(Strategy):
     def tell(self, trial: Trial) -> None:
         self.inner.tell(trial)
 
-
-def check_fields_of(screen: Screened) -> None:
-    """Refuse a screen of fewer than one proposal or by an objective a screen cannot compute."""
-    if not 1 <= screen.k <= 1000:
-        raise UserError(f"a screen draws 1 to 1000 proposals per candidate, got {screen.k}")
-    if screen.objective.source is None or not screen.objective.training_free:
-        raise UserError(f"a screen needs a training-free objective with a source, not {screen.objective.name}")

@@ -297,13 +297,7 @@ class RunStore:
 
     def save_weights(self, candidate_id: int, state_dict: dict[str, torch.Tensor]) -> None:
         """Write a candidate's weights atomically (a crash never leaves a half file)."""
-        import torch  # only runs with trained networks need it
-
-        path = self.weights_path(candidate_id)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state_dict, tmp)
-        tmp.replace(path)
+        _save_atomically(self.weights_path(candidate_id), state_dict)
 
     def load_weights(self, candidate_id: int) -> dict[str, torch.Tensor]:
         return load_weights(self.run_dir, candidate_id)
@@ -314,13 +308,7 @@ class RunStore:
 
     def save_state(self, candidate_id: int, state: Any) -> None:
         """Write a rung's training state atomically, for the promotion that may continue it."""
-        import torch
-
-        path = self.state_path(candidate_id)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
+        _save_atomically(self.state_path(candidate_id), state)
 
     def load_state(self, candidate_id: int) -> Any:
         import torch
@@ -334,6 +322,16 @@ class RunStore:
                 for path in folder.glob("*.pt"):
                     if int(path.stem) not in keep:
                         path.unlink()
+
+
+def _save_atomically(path: Path, value: Any) -> None:
+    """``torch.save`` to a temporary file renamed over ``path``: a crash never leaves a half file."""
+    import torch  # only runs with trained networks need it
+
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(value, tmp)
+    tmp.replace(path)
 
 
 def weights_path(run_dir: str | Path, candidate_id: int) -> Path:
