@@ -313,3 +313,19 @@ def test_a_spec_resolves_the_prior_by_name():
     strategy = build_strategy(RunSpec(strategy="lemonade", strategy_options={"prior": "nwot"}))
     assert isinstance(strategy.prior, Objective) and strategy.prior.name == "nwot" and strategy.prior.training_free
     assert RunSpec.from_dict(RunSpec(strategy_options={"prior": "nwot"}).to_dict()).strategy_options["prior"] == "nwot"
+
+
+@pytest.mark.slow
+def test_cli_search_with_a_proxy_prior_then_resume(tmp_path, capsys):
+    """--prior nwot on the embedded digits: stored by name, resolved again on resume, exactly continued."""
+    run = tmp_path / "run"
+    flags = ["search", "--strategy", "lemonade", "--prior", "nwot", "--objectives", "accuracy,params", "--epochs", "0.2",
+             "--inherit-epochs", "0.1", "--n-init", "2", "--n-pc", "4", "--n-ac", "1", "--no-progress", "--quiet"]
+    assert main([*flags, "--evaluations", "4", "--out", str(run)]) == 0
+    with RunStore.open(run) as store:
+        assert store.config["search"]["strategy_options"]["prior"] == "nwot"
+    assert main(["search", "--resume", str(run), "--evaluations", "6", "--quiet", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["history", str(run), "--format", "json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert len(history) == 6 and sum(r["parent_id"] is not None for r in history) == 4
