@@ -1,7 +1,7 @@
 """A zero-cost proxy as a screen and as LEMONADE's prior, against neither, at equal wall time on MNIST (issue 28).
 
     python benchmarks/screen_mnist.py [--data $EVONAS_SHARED_DATA/mnist] [--arms none,screen,prior] [--seeds 3]
-        [--seconds 240] [--proxy nwot] [--screen-k 8] [--prior-strength 1] [--resolution 14]
+        [--seconds 240] [--proxy nwot] [--screen-k 8] [--prior-strength 1] [--prior-draws 1] [--resolution 14]
         [--epochs E] [--objectives accuracy,params] [--out benchmarks/results/screen_mnist]
 
 For each seed, the default search on the mobilenet space (LEMONADE with its default options)
@@ -11,7 +11,7 @@ runs once per arm, each for the same ``--seconds`` of wall time (``Study.optimiz
 - ``screen``: LEMONADE behind ``Screened(k=--screen-k)``: each candidate trained is the best of k
   proposals by the proxy (every random genome of P0 included);
 - ``prior``: ``Lemonade(prior=proxy)``: the proxy's rank among a generation's children weighs
-  which ``n_ac`` of them are accepted (P0 stays random).
+  which ``n_ac`` of them are accepted (P0 stays random unless ``--prior-draws`` > 1).
 
 The arms alternate within each seed (seed 0: none, screen, prior; seed 1: screen, prior, none;
 ...), so a drift of the machine's speed hits them alike. After every trial the wall seconds since
@@ -53,7 +53,7 @@ def strategy_for(arm: str, proxy, args: argparse.Namespace):
     if arm == "screen":
         return Screened(Lemonade(), proxy, args.screen_k)
     if arm == "prior":
-        return Lemonade(prior=proxy, prior_strength=args.prior_strength)
+        return Lemonade(prior=proxy, prior_strength=args.prior_strength, prior_draws=args.prior_draws)
     return Lemonade()
 
 
@@ -126,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--proxy", default="nwot", help="a registered training-free objective: synflow, snip, grad_norm, nwot")
     ap.add_argument("--screen-k", type=int, default=8, help="proposals per candidate trained (arm screen)")
     ap.add_argument("--prior-strength", type=float, default=1.0, help="the prior's rank-weight exponent (arm prior)")
+    ap.add_argument("--prior-draws", type=int, default=1,
+                    help="arm prior: each P0 genome the best of this many random draws by the proxy (1: P0 random)")
     ap.add_argument("--resolution", type=int, default=14)
     ap.add_argument("--epochs", type=float, default=None, help="training epochs per candidate (default: the problem's)")
     ap.add_argument("--objectives", default="accuracy,params")

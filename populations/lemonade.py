@@ -26,9 +26,11 @@ sharing their mean rank, a NaN score last), gets
 and is accepted with probability proportional to (1 / p_KDE(i)) * w_i. A rank, not the
 proxy's value, so synflow's scale (orders of magnitude) weighs no more than NWOT's; with the
 default strength 1 the best child weighs m times the worst, with 0 the prior has no effect.
-The proxy is computed only when there is a choice (more candidate children than ``n_ac``)
-and draws no random numbers (the problem builds each untrained network from the run seed and
-the genome), so a run with a prior replays exactly on resume.
+The proxy is computed only when there is a choice (more candidate children than ``n_ac``).
+With ``prior_draws`` d > 1, each random genome (P0) is also the best by the proxy of d random
+draws (the first of equals). The proxy draws no random numbers (the problem builds each
+untrained network from the run seed and the genome), so a run with a prior replays exactly on
+resume.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class Lemonade(Strategy):
             module docstring); None: no prior.
         prior_strength: the exponent of the prior's rank weight (0: no effect; 1: the best
             child weighs m times the worst of m).
+        prior_draws: with a prior, each random genome (P0, or a generation that made no new
+            child) is the best by the prior of this many random draws (1: random, as without).
     """
 
     name = "lemonade"
@@ -125,6 +129,7 @@ class Lemonade(Strategy):
         bandwidth: float | str = "scott",
         prior: Objective | None = None,
         prior_strength: Annotated[float, Range(0, 100)] = 1.0,
+        prior_draws: Annotated[int, Range(1, 1_000)] = 1,
     ):
         self.n_pc = n_pc
         self.n_ac = n_ac
@@ -134,6 +139,7 @@ class Lemonade(Strategy):
         self.bandwidth = bandwidth
         self.prior = prior
         self.prior_strength = prior_strength
+        self.prior_draws = prior_draws
 
     def check(self, n_objectives: int) -> None:
         """Also refuse a prior that cannot be computed before training."""
@@ -247,9 +253,19 @@ class Lemonade(Strategy):
         return Proposal(genome, parent.id, step.name, MorphismPlan(parent.genome, step))
 
     def _random(self):
+        """A random genome (P0): the best by the prior of ``prior_draws`` draws where both are set."""
+        if self.prior is None or self.prior_draws == 1:
+            genome = self._sample()
+        else:
+            drawn = [self._sample() for _ in range(self.prior_draws)]
+            scores = np.asarray(self.problem_.training_free(drawn, self.prior), float)
+            genome = drawn[int(np.argmax(rank_weights(scores, self.prior, 1.0)))]  # the first of equals
+        self.seen_.add(genome)
+        return genome
+
+    def _sample(self):
         for _ in range(10):
             genome = self.space_.sample(self.rng_)
             if genome not in self.seen_:
                 break
-        self.seen_.add(genome)
         return genome

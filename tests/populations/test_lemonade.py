@@ -329,3 +329,16 @@ def test_cli_search_with_a_proxy_prior_then_resume(tmp_path, capsys):
     assert main(["history", str(run), "--format", "json"]) == 0
     history = json.loads(capsys.readouterr().out)
     assert len(history) == 6 and sum(r["parent_id"] is not None for r in history) == 4
+
+
+def test_with_prior_draws_each_random_genome_is_the_best_of_its_draws():
+    """P0 by hand: the same generator's draws, four per genome, the highest first choice kept
+    (the first of equals); without prior_draws, the plain draws themselves."""
+    problem = _ProxySynthetic(2)
+    lemonade = _bound(Lemonade(n_init=3, prior=FIRST, prior_draws=4), problem, seed=9, n_told=0)
+    plain = _bound(Lemonade(n_init=3, prior=FIRST), problem, seed=9, n_told=0)
+    rng = np.random.default_rng(9)
+    draws = [problem.space.sample(rng) for _ in range(12)]
+    expected = [max(draws[i:i + 4], key=lambda g: g.choices[0]) for i in (0, 4, 8)]
+    assert [lemonade.ask().genome for _ in range(3)] == expected
+    assert [plain.ask().genome for _ in range(3)] == draws[:3]
