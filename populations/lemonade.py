@@ -15,6 +15,22 @@ Cheap objectives (parameters, FLOPs, latency) come from the problem without trai
 (:meth:`~evonas.core.problem.Problem.cheap_metrics`). They are compared on a log scale (costs
 span orders of magnitude), standardised per objective over P, with a Gaussian kernel whose
 bandwidth follows Scott's rule unless given.
+
+With a ``prior`` (a training-free objective such as a zero-cost proxy,
+:mod:`evonas.mobilenet.proxies`), step 3 also weighs each child by the proxy's rank among
+this generation's m candidate children: child i, ranked r_i (1 = best by the proxy, ties
+sharing their mean rank, a NaN score last), gets
+
+    w_i = ((m - r_i + 1) / m) ** prior_strength
+
+and is accepted with probability proportional to (1 / p_KDE(i)) * w_i. A rank, not the
+proxy's value, so synflow's scale (orders of magnitude) weighs no more than NWOT's; with the
+default strength 1 the best child weighs m times the worst, with 0 the prior has no effect.
+The proxy is computed only when there is a choice (more candidate children than ``n_ac``).
+With ``prior_draws`` d > 1, each random genome (P0) is also the best by the proxy of d random
+draws (the first of equals). The proxy draws no random numbers (the problem builds each
+untrained network from the run seed and the genome), so a run with a prior replays exactly on
+resume.
 """
 
 from __future__ import annotations
@@ -23,9 +39,12 @@ from collections import deque
 from typing import Annotated, Sequence
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.neighbors import KernelDensity
 
-from evonas.core.problem import Proposal, Trial
+from evonas.core.errors import UserError
+from evonas.core.objectives import Objective
+from evonas.core.problem import Problem, Proposal, Trial
 from morphisms.base import Morphism, MorphismPlan
 from morphisms.operators import MORPHISMS
 from morphisms.registry import morphism
@@ -58,6 +77,18 @@ def inverse_density_probabilities(reference: np.ndarray, queries: np.ndarray,
     return weights / weights.sum()
 
 
+def rank_weights(scores: np.ndarray, objective: Objective, strength: float) -> np.ndarray:
+    """Rank weights ``((m - r + 1) / m) ** strength`` of ``scores`` (m values of ``objective``).
+
+    r is a score's rank, 1 the best in ``objective``'s direction; equal scores share their
+    mean rank and NaN ranks last. Weights lie in (0, 1], the best score's is 1.
+    """
+    worst_last = np.nan_to_num(objective.to_min(np.asarray(scores, float)), nan=np.inf)
+    ranks = rankdata(worst_last, method="average")
+    m = len(worst_last)
+    return ((m - ranks + 1) / m) ** strength
+
+
 class Lemonade(Strategy):
     """LEMONADE with network morphisms and density-based parent and child selection.
 
@@ -76,6 +107,14 @@ class Lemonade(Strategy):
         morphisms: the operators children are made with (instances, or names of
             :data:`morphisms.registry.MORPHISM_REGISTRY` / ``module:Class`` paths).
         bandwidth: KDE bandwidth on the standardised scale, or 'scott'.
+        prior: a training-free objective with a source (e.g. a zero-cost proxy,
+            ``evonas.mobilenet.proxies.objective("nwot")``; on the command line its registered
+            name) whose rank among a generation's children weighs their acceptance (see the
+            module docstring); None: no prior.
+        prior_strength: the exponent of the prior's rank weight (0: no effect; 1: the best
+            child weighs m times the worst of m).
+        prior_draws: with a prior, each random genome (P0, or a generation that made no new
+            child) is the best by the prior of this many random draws (1: random, as without).
     """
 
     name = "lemonade"
@@ -88,6 +127,9 @@ class Lemonade(Strategy):
         cheap: Sequence[str] = DEFAULT_CHEAP,
         morphisms: Sequence[Morphism | str] = MORPHISMS,
         bandwidth: float | str = "scott",
+        prior: Objective | None = None,
+        prior_strength: Annotated[float, Range(0, 100)] = 1.0,
+        prior_draws: Annotated[int, Range(1, 1_000)] = 1,
     ):
         self.n_pc = n_pc
         self.n_ac = n_ac
@@ -95,6 +137,27 @@ class Lemonade(Strategy):
         self.cheap = tuple(cheap)
         self.morphisms = tuple(morphisms)
         self.bandwidth = bandwidth
+        self.prior = prior
+        self.prior_strength = prior_strength
+        self.prior_draws = prior_draws
+
+    def check(self, n_objectives: int) -> None:
+        """Also refuse a prior that cannot be computed before training."""
+        super().check(n_objectives)
+        self._check_prior()
+
+    def bind(self, problem: Problem) -> None:
+        """Refuse a prior that is not training-free, or (in the problem's own line) one on a problem
+        that cannot score untrained networks."""
+        if isinstance(self.prior, Objective):
+            self._check_prior()
+            if type(problem).training_free is Problem.training_free:
+                problem.training_free([], self.prior)
+        super().bind(problem)
+
+    def _check_prior(self) -> None:
+        if self.prior is not None and (self.prior.source is None or not self.prior.training_free):
+            raise UserError(f"a LEMONADE prior needs a training-free objective with a source, not {self.prior.name}")
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
@@ -151,6 +214,8 @@ class Lemonade(Strategy):
             return []
         kids = list(children.values())
         p_child = self._child_probabilities(ref, names, kids)
+        if self.prior is not None and len(kids) > self.n_ac:
+            p_child = self._with_prior(p_child, kids)
         accepted = self.rng_.choice(len(kids), size=min(self.n_ac, len(kids)), replace=False, p=p_child)
         proposals = [kids[i] for i in accepted]
         self.seen_.update(p.genome for p in proposals)
@@ -164,6 +229,14 @@ class Lemonade(Strategy):
         cols = [names.index(n) for n in known]
         queries = np.array([[m[n] for n in known] for m in metrics])
         return self._probabilities(ref[:, cols], queries)
+
+    def _with_prior(self, p_child: np.ndarray, kids: list[Proposal]) -> np.ndarray:
+        """``p_child`` times the prior's rank weights of ``kids``, renormalised (floored, as the
+        density's are, so that ``n_ac`` children keep a non-zero chance under a strong prior)."""
+        scores = np.asarray(self.problem_.training_free([k.genome for k in kids], self.prior), float)
+        weighted = p_child * rank_weights(scores, self.prior, self.prior_strength)
+        weighted = np.maximum(weighted / weighted.max(), 1e-12)
+        return weighted / weighted.sum()
 
     def _probabilities(self, ref: np.ndarray, queries: np.ndarray) -> np.ndarray:
         return inverse_density_probabilities(ref, queries, self.bandwidth)
@@ -180,9 +253,19 @@ class Lemonade(Strategy):
         return Proposal(genome, parent.id, step.name, MorphismPlan(parent.genome, step))
 
     def _random(self):
+        """A random genome (P0): the best by the prior of ``prior_draws`` draws where both are set."""
+        if self.prior is None or self.prior_draws == 1:
+            genome = self._sample()
+        else:
+            drawn = [self._sample() for _ in range(self.prior_draws)]
+            scores = np.asarray(self.problem_.training_free(drawn, self.prior), float)
+            genome = drawn[int(np.argmax(rank_weights(scores, self.prior, 1.0)))]  # the first of equals
+        self.seen_.add(genome)
+        return genome
+
+    def _sample(self):
         for _ in range(10):
             genome = self.space_.sample(self.rng_)
             if genome not in self.seen_:
                 break
-        self.seen_.add(genome)
         return genome

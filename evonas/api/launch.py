@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from evonas.api import registry
-from evonas.api.spec import RunSpec, build_constraints, build_problem, build_schedule, screened, stored_spec
+from evonas.api.spec import RunSpec, build_constraints, build_problem, build_schedule, build_strategy, stored_spec
 from evonas.api.study import Study
 from evonas.core.errors import UserError
-from evonas.core.options import instantiate
 from evonas.engine.store import RunStore
 
 
@@ -50,7 +48,7 @@ def resume_study(run_dir: str | Path, callbacks: Sequence = ()) -> tuple[Study, 
 
 def _objects(spec: RunSpec) -> tuple:
     """(strategy, problem, initial genomes, constraints) of ``spec``, built in that order."""
-    strategy = screened(spec, instantiate(registry.strategy_class(spec.strategy), spec.strategy_options))
+    strategy = build_strategy(spec)
     problem = build_problem(spec)
     initial = tuple(problem.space.parse(text) for text in spec.init)
     return strategy, problem, initial, build_constraints(spec, problem)

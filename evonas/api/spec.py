@@ -103,6 +103,8 @@ class RunSpec:
         for text in self.constraints:
             Constraint.parse(text)
         check_options(registry.strategy_class(self.strategy), self.strategy_options)
+        for name in _objective_options(registry.strategy_class(self.strategy), self.strategy_options).values():
+            registry.OBJECTIVES.check(name)
         check_options(registry.problem_factory(self.space), self.problem_options)
         if not self.measured_on_target and (self.target != DEFAULT_TARGET or self.target_options):
             raise UserError(f"--target and its options do not apply to --space {self.space}: its costs come from "
@@ -329,6 +331,22 @@ def parse_screen(text: str) -> ScreenSpec:
         raise UserError(f"malformed --screen {text!r}: expected NAME:K, e.g. nwot:8 (K from 1 to 1000)")
     registry.OBJECTIVES.check(name)
     return ScreenSpec(name, int(count))
+
+
+def _objective_options(plugin, given: dict[str, Any]) -> dict[str, str]:
+    """Those of ``given`` that name an objective for an :class:`Objective`-typed option of ``plugin``."""
+    typed = {o.name for o in options_of(plugin) if o.type is Objective}
+    return {k: v for k, v in given.items() if k in typed and isinstance(v, str)}
+
+
+def build_strategy(spec: RunSpec):
+    """The strategy ``spec`` names with its options (an objective option's name resolved to the
+    registered objective, e.g. LEMONADE's ``prior``), behind the screen ``spec.screen`` names."""
+    cls = registry.strategy_class(spec.strategy)
+    named = _objective_options(cls, spec.strategy_options)
+    resolved = {k: build_objectives(dataclasses.replace(spec, objectives=(v,), custom_objectives=()))[0]
+                for k, v in named.items()}
+    return screened(spec, instantiate(cls, {**spec.strategy_options, **resolved}))
 
 
 def screened(spec: RunSpec, strategy):

@@ -13,6 +13,12 @@ A numeric option declares its allowed values in its annotation, e.g.
 ``population: Annotated[int, Range(2)] = 10``: the CLI, :func:`instantiate` and
 :func:`check_instance` (which strategies run at start-up, before anything is written) refuse
 any other value with one line naming the option and the range.
+
+An option annotated with :class:`~evonas.core.objectives.Objective` (e.g. LEMONADE's ``prior``)
+takes an ``Objective`` object in Python; on the command line and in a stored run spec it is
+the *name* of a registered objective, which the API's edge (:mod:`evonas.api.spec`) resolves
+to the object before the plug-in is built. A plug-in object itself must hold the object
+(:func:`check_instance` refuses a name).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from evonas.core.errors import UserError
+from evonas.core.objectives import Objective
 
 RESERVED = frozenset({"self", "objectives", "seed", "constraints"})
 """Parameters a factory receives from the shared run config, never from its own options."""
@@ -78,7 +85,8 @@ class Option:
 
     Attributes:
         name: the parameter name (the CLI flag is ``--name`` with '_' as '-').
-        type: the base type: int, float, str, bool, or tuple (comma-separated strings).
+        type: the base type: int, float, str, bool, tuple (comma-separated strings), or
+            :class:`~evonas.core.objectives.Objective` (given by a registered objective's name).
         default: the default value.
         help: the docstring text for it ('' if undocumented).
         optional: ``None`` is allowed.
@@ -109,12 +117,21 @@ class Option:
                 return text.lower() in ("1", "true", "yes")
             if self.type is tuple:
                 return tuple(t.strip() for t in text.split(",") if t.strip())
+            if self.type is Objective:
+                return _objective_name(text)
             value = self.type(text)
         except ValueError:
             raise UserError(f"{self.flag} expects {self.type.__name__}, got {text!r}") from None
         if self.range is not None and not self.range.allows(value):
             raise UserError(f"{self.flag} must be {self.range}, got {text}")
         return value
+
+
+def _objective_name(text: str) -> str:
+    """A registered objective's name as given (checked against the registry at the API's edge)."""
+    if not text.strip():
+        raise ValueError(text)
+    return text.strip()
 
 
 def _range(hint: Any) -> tuple[Any, Range | None]:
@@ -134,7 +151,7 @@ def _base_type(hint: Any) -> tuple[type | None, bool]:
         rest = [a for a in args if a is not type(None)]
         base, _ = _base_type(rest[0]) if len(rest) == 1 else (None, False)
         return base, True
-    if hint in (int, float, str, bool):
+    if hint in (int, float, str, bool, Objective):
         return hint, False
     if origin in (tuple, list, collections.abc.Sequence) and set(args) <= {str, Ellipsis}:
         return tuple, False
@@ -207,11 +224,17 @@ def options_of(plugin: Callable) -> tuple[Option, ...]:
     return tuple(out)
 
 
-def check_value(option: Option, value: Any) -> None:
-    """Raise :class:`UserError` unless ``value`` has ``option``'s type (ints pass for floats)."""
+def check_value(option: Option, value: Any, names: bool = True) -> None:
+    """Raise :class:`UserError` unless ``value`` has ``option``'s type (ints pass for floats).
+
+    With ``names``, an :class:`~evonas.core.objectives.Objective` option may hold an objective's
+    name (a run spec's value, resolved later); without, only the object passes.
+    """
     if value is None and option.optional:
         return
-    if option.type is tuple:
+    if option.type is Objective:
+        ok = isinstance(value, Objective) or (names and isinstance(value, str) and bool(value.strip()))
+    elif option.type is tuple:
         ok = isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
     elif option.type is float:
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -220,18 +243,21 @@ def check_value(option: Option, value: Any) -> None:
     else:
         ok = isinstance(value, option.type)
     if not ok:
-        raise UserError(f"option {option.name!r} must be {option.type.__name__}, got {value!r}")
+        kind = "an Objective (by name where the command line gives it)" if option.type is Objective \
+            else option.type.__name__
+        raise UserError(f"option {option.name!r} must be {kind}, got {value!r}")
     if option.range is not None and value is not None and not option.range.allows(value):
         raise UserError(f"{option.flag} must be {option.range}, got {value!r}")
 
 
 def check_instance(plugin: Any) -> None:
     """Raise :class:`UserError` if an option a plug-in object keeps (under its own name, as
-    strategies do) has a wrong type or lies outside its declared range."""
+    strategies do) has a wrong type or lies outside its declared range (an objective given by
+    name, not resolved to the object, is a wrong type here)."""
     kept = vars(plugin)
     for option in options_of(type(plugin)):
         if option.parent is None and option.name in kept:
-            check_value(option, kept[option.name])
+            check_value(option, kept[option.name], names=False)
 
 
 def check_fields(obj: Any) -> None:

@@ -10,16 +10,17 @@ import pytest
 
 from evonas.api.launch import open_study, resume_study
 from evonas.api.study import Study
-from evonas.core.objectives import Constraint
+from evonas.core.objectives import Constraint, Objective
 from evonas.api.spec import RunSpec
 from evonas.cli import main
 from evonas.core.errors import UserError
-from evonas.core.problem import Trial, TrialState
+from evonas.core.problem import Proposal, Trial, TrialState
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
 from morphisms import MORPHISMS, MorphismPlan
+from evonas.problems.grid import IntegerGenome
 from evonas.testing.synthetic import SyntheticProblem
-from populations.lemonade import Lemonade, inverse_density_probabilities, log_standardize
+from populations.lemonade import Lemonade, inverse_density_probabilities, log_standardize, rank_weights
 
 SPACE = MobileNetSpace(SpaceConfig.for_resolution(8))
 MORPHISM_NAMES = {m.name for m in MORPHISMS}
@@ -187,3 +188,157 @@ def test_children_deep_inside_a_dense_cluster_keep_a_non_zero_chance():
     p = inverse_density_probabilities(ref, queries, bandwidth=0.01)
     assert (p > 0).all() and np.isclose(p.sum(), 1.0) and p.argmax() == 3
     np.random.default_rng(0).choice(len(p), size=2, replace=False, p=p)
+
+
+# -- the prior: a training-free objective's rank among a generation's children ------------------
+
+def _first_choice(model, genome, context) -> float:
+    """A known training-free score: the genome's first choice (higher is better)."""
+    return float(genome.choices[0])
+
+
+FIRST = Objective.maximize("first", source=_first_choice, training_free=True)
+
+
+class _ProxySynthetic(SyntheticProblem):
+    """The synthetic problem, scoring untrained "networks" by a function of the genome alone."""
+
+    def training_free(self, genomes, objective):
+        return [objective.source(None, g, None) for g in genomes]
+
+
+def test_rank_weights_by_hand():
+    # maximised: to_min = (-3, nan -> inf, -1, -3); ranks (1.5, 4, 3, 1.5) of m = 4
+    w = rank_weights(np.array([3.0, np.nan, 1.0, 3.0]), FIRST, strength=1.0)
+    np.testing.assert_allclose(w, [3.5 / 4, 1 / 4, 2 / 4, 3.5 / 4])
+    np.testing.assert_allclose(rank_weights(np.array([3.0, np.nan, 1.0, 3.0]), FIRST, 2.0), w ** 2)
+    np.testing.assert_allclose(rank_weights(np.array([5.0, 1.0]), FIRST, 0.0), [1.0, 1.0])
+
+
+def _bound(strategy, problem, seed=0, n_told=6):
+    """``strategy`` bound to ``problem`` and told ``n_told`` random genomes (their true metrics)."""
+    strategy.bind(problem)
+    strategy.setup(problem.space, len(problem.objectives), np.random.default_rng(seed))
+    rng = np.random.default_rng(100)
+    for i in range(n_told):
+        genome = problem.space.sample(rng)
+        metrics = problem.evaluate(Proposal(genome, None, "random")).metrics
+        values = np.array([-metrics["accuracy"], metrics["params"]])
+        strategy.tell(Trial(i, genome, None, "random", TrialState.OK, metrics, values))
+    return strategy
+
+
+def test_the_prior_weighs_acceptance_by_rank_exactly():
+    """Uniform density weights (no cheap objectives): the acceptance probabilities are the rank
+    weights, normalised: children scoring 3, 1, 2 weigh 1, 1/3, 2/3, i.e. 1/2, 1/6, 1/3."""
+    lemonade = _bound(Lemonade(cheap=(), prior=FIRST), _ProxySynthetic(2))
+    kids = [Proposal(IntegerGenome((c, 0, 0, 0, 0, 0)), 0, "mutate") for c in (3, 1, 2)]
+    np.testing.assert_allclose(lemonade._with_prior(np.full(3, 1 / 3), kids), [1 / 2, 1 / 6, 1 / 3])
+
+
+def test_the_prior_moves_accepted_children_towards_the_proxy():
+    """Over 200 generations from the same front, children accepted under the prior score higher on
+    it than those accepted without (the kids are the same draws: the prior draws no random numbers)."""
+    problem = _ProxySynthetic(2)
+
+    def accepted_scores(**prior):
+        scores = []
+        for seed in range(200):
+            lemonade = _bound(Lemonade(n_pc=8, n_ac=1, **prior), problem, seed)
+            scores += [_first_choice(None, p.genome, None) for p in lemonade.generation()]
+        return np.array(scores)
+
+    without, weighted, strong = accepted_scores(), accepted_scores(prior=FIRST), \
+        accepted_scores(prior=FIRST, prior_strength=8.0)
+    assert without.mean() < weighted.mean() < strong.mean()
+    assert strong.mean() - without.mean() > 0.5  # choices run from 0 to 3
+
+
+def test_no_prior_is_todays_lemonade():
+    """Declaring no prior changes nothing: the same genomes in the same order (the stream is untouched)."""
+    def genomes(strategy):
+        with Study(SyntheticProblem(2), strategy, seed=4) as study:
+            return [str(t.genome) for t in study.optimize(evaluations=30).trials]
+
+    assert genomes(Lemonade(n_pc=6, n_ac=2, n_init=3)) == \
+        genomes(Lemonade(n_pc=6, n_ac=2, n_init=3, prior=None, prior_strength=5.0))
+
+
+def test_a_run_with_a_prior_resumes_exactly(tmp_path):
+    reference = Study(_ProxySynthetic(2), Lemonade(n_pc=6, n_ac=2, n_init=3, prior=FIRST), seed=5)
+    expected = [(t.id, str(t.genome), t.parent_id) for t in reference.optimize(evaluations=20).trials]
+    first = Study(_ProxySynthetic(2), Lemonade(n_pc=6, n_ac=2, n_init=3, prior=FIRST), seed=5, out=tmp_path / "run")
+    first.optimize(evaluations=9)
+    first.close()
+    resumed = Study.resume(tmp_path / "run", _ProxySynthetic(2), Lemonade(n_pc=6, n_ac=2, n_init=3, prior=FIRST))
+    got = [(t.id, str(t.genome), t.parent_id) for t in resumed.optimize(evaluations=20).trials]
+    resumed.close()
+    assert got == expected
+
+
+@pytest.mark.parametrize("prior,message", [
+    (FIRST, r"^problem SyntheticProblem cannot score untrained networks"),
+    (Objective.maximize("accuracy"), r"^a LEMONADE prior needs a training-free objective with a source, not accuracy$"),
+    ("nwot", r"^option 'prior' must be an Objective"),
+])
+def test_a_prior_the_problem_cannot_compute_is_refused_in_one_line_before_writing(prior, message, tmp_path):
+    with pytest.raises(UserError, match=message) as refused:
+        Study(SyntheticProblem(2), Lemonade(prior=prior), out=tmp_path / "run")
+    assert "\n" not in str(refused.value) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--prior", "nwot"], "cannot score untrained networks"),
+    (["--prior", "no_such_objective"], "unknown objective 'no_such_objective'"),
+    (["--prior", "nwot", "--prior-strength", "-1"], "--prior-strength must be between 0 and 100, got -1"),
+])
+def test_the_cli_refuses_a_prior_in_one_line(flags, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["search", "--space", "grid", "--strategy", "lemonade", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_only_strategies_with_a_prior_get_the_flag(capsys):
+    assert main(["search", "--strategy", "lemonade", "--help"]) == 0
+    assert "--prior OBJECTIVE" in capsys.readouterr().out
+    assert main(["search", "--strategy", "aging", "--help"]) == 0
+    assert "--prior " not in capsys.readouterr().out
+
+
+def test_a_spec_resolves_the_prior_by_name():
+    from evonas.api.spec import build_strategy
+
+    strategy = build_strategy(RunSpec(strategy="lemonade", strategy_options={"prior": "nwot"}))
+    assert isinstance(strategy.prior, Objective) and strategy.prior.name == "nwot" and strategy.prior.training_free
+    assert RunSpec.from_dict(RunSpec(strategy_options={"prior": "nwot"}).to_dict()).strategy_options["prior"] == "nwot"
+
+
+@pytest.mark.slow
+def test_cli_search_with_a_proxy_prior_then_resume(tmp_path, capsys):
+    """--prior nwot on the embedded digits: stored by name, resolved again on resume, exactly continued."""
+    run = tmp_path / "run"
+    flags = ["search", "--strategy", "lemonade", "--prior", "nwot", "--objectives", "accuracy,params", "--epochs", "0.2",
+             "--inherit-epochs", "0.1", "--n-init", "2", "--n-pc", "4", "--n-ac", "1", "--no-progress", "--quiet"]
+    assert main([*flags, "--evaluations", "4", "--out", str(run)]) == 0
+    with RunStore.open(run) as store:
+        assert store.config["search"]["strategy_options"]["prior"] == "nwot"
+    assert main(["search", "--resume", str(run), "--evaluations", "6", "--quiet", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["history", str(run), "--format", "json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert len(history) == 6 and sum(r["parent_id"] is not None for r in history) == 4
+
+
+def test_with_prior_draws_each_random_genome_is_the_best_of_its_draws():
+    """P0 by hand: the same generator's draws, four per genome, the highest first choice kept
+    (the first of equals); without prior_draws, the plain draws themselves."""
+    problem = _ProxySynthetic(2)
+    lemonade = _bound(Lemonade(n_init=3, prior=FIRST, prior_draws=4), problem, seed=9, n_told=0)
+    plain = _bound(Lemonade(n_init=3, prior=FIRST), problem, seed=9, n_told=0)
+    rng = np.random.default_rng(9)
+    draws = [problem.space.sample(rng) for _ in range(12)]
+    expected = [max(draws[i:i + 4], key=lambda g: g.choices[0]) for i in (0, 4, 8)]
+    assert [lemonade.ask().genome for _ in range(3)] == expected
+    assert [plain.ask().genome for _ in range(3)] == draws[:3]
