@@ -251,6 +251,15 @@ class SurrogateParetoLocalSearch(Strategy):
         max_ring: the most genomes sampled from a ring of neighbours' neighbours.
         escape: when no neighbour is predicted to improve the front, look one ring further out.
         escape_beta: the optimism (``beta``) used when scoring that further ring.
+        design: the first ``n_init`` proposals: ``random``; ``quantile``, one of each of ``n_init``
+            equal-count strata (by the first cheap objective, e.g. a latency known before training)
+            of ``design_pool`` random genomes; ``maximin``, spread over the cheap objectives' ranks
+            (farthest point first), or over the one-hot encoding when no objective is cheap.
+        design_pool: random genomes a ``quantile`` or ``maximin`` design chooses from.
+        global_every: every this many proposals after the initial ones, propose the best-scored of
+            ``global_pool`` random unseen genomes instead of a parent's child (0: never).
+        global_pool: random genomes scored by each global step.
+        global_until: no global step after this many proposals (0: no limit).
     """
 
     name = "spls"
