@@ -260,6 +260,9 @@ class SurrogateParetoLocalSearch(Strategy):
             ``global_pool`` random unseen genomes instead of a parent's child (0: never).
         global_pool: random genomes scored by each global step.
         global_until: no global step after this many proposals (0: no limit).
+        whole_front: for the first this many proposals, score the unseen children of every member
+            of the front together and propose the best, instead of those of one parent chosen by
+            tournament (0: never).
     """
 
     name = "spls"
@@ -282,10 +285,12 @@ class SurrogateParetoLocalSearch(Strategy):
         global_every: Annotated[int, Range(0, 1_000_000)] = 0,
         global_pool: Annotated[int, Range(1, 100_000)] = 256,
         global_until: Annotated[int, Range(0)] = 0,
+        whole_front: Annotated[int, Range(0)] = 0,
     ):
         if design not in DESIGNS:
             raise UserError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
         self.design = design
+        self.whole_front = whole_front
         self.design_pool = design_pool
         self.global_every = global_every
         self.global_pool = global_pool
@@ -340,6 +345,10 @@ class SurrogateParetoLocalSearch(Strategy):
                 genome = pool[int(self.rng_.choice(np.flatnonzero(score == score.max())))]
                 self.seen_.add(genome)
                 return Proposal(genome, None, "surrogate_global")
+        if self.asked_ <= self.whole_front and len(self.front_):
+            proposal = self._best_front_child()
+            if proposal is not None:
+                return proposal
         parent, children = self._parent()
         if not children:
             step, _ = self.space_.mutate(parent.genome, self.rng_)
@@ -355,6 +364,20 @@ class SurrogateParetoLocalSearch(Strategy):
         genome = children[int(self.rng_.choice(np.flatnonzero(score == score.max())))]
         self.seen_.add(genome)
         return Proposal(genome, parent.id, "surrogate_child")
+
+    def _best_front_child(self) -> Proposal | None:
+        """The best-scored unseen child of any member of the front (None when none has one)."""
+        parents: dict = {}
+        for member in self.front_.trials:
+            for child in self._unseen_children(member):
+                parents.setdefault(child, member.id)
+        if not parents:
+            return None
+        children = list(parents)
+        score = self._scores(children)
+        genome = children[int(self.rng_.choice(np.flatnonzero(score == score.max())))]
+        self.seen_.add(genome)
+        return Proposal(genome, parents[genome], "surrogate_child")
 
     def _global_turn(self) -> bool:
         """Whether this ask scores a random pool instead of a parent's children."""

@@ -82,3 +82,17 @@ def test_the_global_step_proposes_the_best_of_a_random_pool_reproducibly():
     assert len({t.genome for t in first.trials}) == 20
     operators = [t.operator for t in first.trials]
     assert operators[6:].count("surrogate_global") == 7  # asks 8, 10, ..., 20
+
+
+def test_whole_front_proposes_the_best_scored_child_of_any_front_member_for_its_first_proposals():
+    problem = SyntheticProblem(n_objectives=2)
+    search = Search(problem, SurrogateParetoLocalSearch(n_init=6, whole_front=12), MaxEvaluations(10), 0)
+    search.run()
+    strategy = search.strategy
+    assert len(strategy.front_) > 1
+    children = list(dict.fromkeys(c for m in strategy.front_.trials for c in strategy._unseen_children(m)))
+    score = strategy._scores(children)
+    best = {children[i] for i in np.flatnonzero(score == score.max())}
+    proposal = strategy.ask()
+    assert proposal.genome in best and proposal.operator == "surrogate_child"
+    assert proposal.parent_id in {m.id for m in strategy.front_.trials}
