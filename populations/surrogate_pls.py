@@ -285,7 +285,7 @@ class SurrogateParetoLocalSearch(Strategy):
         global_every: Annotated[int, Range(0, 1_000_000)] = 0,
         global_pool: Annotated[int, Range(1, 100_000)] = 256,
         global_until: Annotated[int, Range(0)] = 0,
-        whole_front: Annotated[int, Range(0)] = 0,
+        whole_front: Annotated[int, Range(0)] = 100,
     ):
         if design not in DESIGNS:
             raise UserError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
