@@ -219,7 +219,9 @@ def shift_to_front(front: np.ndarray, points: np.ndarray) -> np.ndarray:
 class SurrogateParetoLocalSearch(Strategy):
     """Pareto local search whose every child is chosen by a surrogate and the cheap metrics.
 
-    The first ``n_init`` proposals are random. Afterwards the parent is chosen as in
+    The first ``n_init`` proposals are random (or an initial ``design``). For the next ones, up to
+    ``whole_front`` proposals, the unseen children of every member of the front are scored
+    together (below) and the best is proposed. Afterwards the parent is chosen as in
     :class:`~populations.pareto_local.ParetoLocalSearch`: the most isolated (largest
     crowding distance) of ``tournament_size`` random members of the front found so far
     that still have unseen children, so the front's extremes and gaps are extended first;
@@ -262,7 +264,11 @@ class SurrogateParetoLocalSearch(Strategy):
         global_until: no global step after this many proposals (0: no limit).
         whole_front: for the first this many proposals, score the unseen children of every member
             of the front together and propose the best, instead of those of one parent chosen by
-            tournament (0: never).
+            tournament (0: never). 100: chosen on c10 x Eyeriss and c100 x Raspberry Pi 4 under the
+            honest protocol (issue 25; median hv_gap at 100 evaluations over 20 seeds 0.0025 and
+            0.0134 against 0.0032 and 0.0157 with 0, equal at 300; scoring the whole front until 300
+            was worse at 300 on c100 x Raspberry Pi 4). The designs and the global step lost there
+            at 100 evaluations (docs/benchmarks.md, "spls's early phase"), so they are off.
     """
 
     name = "spls"
