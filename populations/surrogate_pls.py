@@ -219,9 +219,9 @@ def shift_to_front(front: np.ndarray, points: np.ndarray) -> np.ndarray:
 class SurrogateParetoLocalSearch(Strategy):
     """Pareto local search whose every child is chosen by a surrogate and the cheap metrics.
 
-    The first ``n_init`` proposals are random (or an initial ``design``). For the next ones, up to
-    ``whole_front`` proposals, the unseen children of every member of the front are scored
-    together (below) and the best is proposed. Afterwards the parent is chosen as in
+    The first ``n_init`` proposals are random (or an initial ``design``). With ``whole_front``, up to
+    that many proposals, the unseen children of every member of the front are scored together
+    (below) and the best is proposed. Otherwise the parent is chosen as in
     :class:`~populations.pareto_local.ParetoLocalSearch`: the most isolated (largest
     crowding distance) of ``tournament_size`` random members of the front found so far
     that still have unseen children, so the front's extremes and gaps are extended first;
@@ -264,11 +264,12 @@ class SurrogateParetoLocalSearch(Strategy):
         global_until: no global step after this many proposals (0: no limit).
         whole_front: for the first this many proposals, score the unseen children of every member
             of the front together and propose the best, instead of those of one parent chosen by
-            tournament (0: never). 100: chosen on c10 x Eyeriss and c100 x Raspberry Pi 4 under the
-            honest protocol (issue 25; median hv_gap at 100 evaluations over 20 seeds 0.0025 and
-            0.0134 against 0.0032 and 0.0157 with 0, equal at 300; scoring the whole front until 300
-            was worse at 300 on c100 x Raspberry Pi 4). The designs and the global step lost there
-            at 100 evaluations (docs/benchmarks.md, "spls's early phase"), so they are off.
+            tournament (0: never). Off by default (issue 25): 100 won at 100 evaluations on the tuning
+            pairs c10 x Eyeriss and c100 x Raspberry Pi 4 (median hv_gap over 20 seeds 0.0025 and
+            0.0134 against 0.0032 and 0.0157, equal at 300) but lost on three of the six reported
+            pairs (c10 x Pixel 3 0.0140 against 0.0054, c100 x FPGA 0.0256 against 0.0146, in16 x
+            FPGA 0.0468 against 0.0286); the designs and the global step lost on the tuning pairs
+            (docs/benchmarks.md, "spls's early phase").
     """
 
     name = "spls"
@@ -291,7 +292,7 @@ class SurrogateParetoLocalSearch(Strategy):
         global_every: Annotated[int, Range(0, 1_000_000)] = 0,
         global_pool: Annotated[int, Range(1, 100_000)] = 256,
         global_until: Annotated[int, Range(0)] = 0,
-        whole_front: Annotated[int, Range(0)] = 100,
+        whole_front: Annotated[int, Range(0)] = 0,
     ):
         if design not in DESIGNS:
             raise UserError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
