@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from evonas.api.spec import RunSpec, build_problem
+from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.engine.driver import MaxEvaluations, Search
 from evonas.problems.grid import IntegerSpace
@@ -41,9 +42,15 @@ def test_maximin_design_reaches_both_ends_and_spreads_over_the_one_hot_encoding(
     assert closest(spread) > closest(random)
 
 
-def test_an_unknown_design_is_one_clear_error():
+def test_an_unknown_design_is_one_clear_error(tmp_path, capsys, monkeypatch):
     with pytest.raises(UserError, match="--design must be one of random, quantile, maximin"):
         SurrogateParetoLocalSearch(design="sobol")
+    monkeypatch.chdir(tmp_path)
+    table = shared_data("nb201") / "nb201_table.csv"
+    assert main(["search", "--space", "nb201", "--table", str(table), "--design", "sobol", "--evaluations", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "--design must be one of" in err
+    assert not any(tmp_path.iterdir())
 
 
 def _nb201():
