@@ -31,7 +31,8 @@ SEARCH = ["search", "--strategy", "aging", "--target", "onnx-cpu", "--evaluation
           "--objectives", "accuracy,latency_ms",
           "--custom-objective", "size_mb=test_bundle:size_mb:min:free", "--no-progress", "--quiet"]
 INT8_ACCURACY_DROP = 0.05
-"""Measured on these digits runs (half an epoch): int8 accuracy within 0.02 of float; 0.05 leaves room for other seeds."""
+"""Measured on these digits runs (half an epoch): int8 accuracy within 0.02 of float; 0.05 leaves room
+for other seeds."""
 
 
 def size_mb(model, genome, context) -> float:

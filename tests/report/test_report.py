@@ -30,7 +30,8 @@ from populations.aging import AgingEvolution
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--strategy", "aging", "--evaluations", "6", "--epochs", "0.2", "--population", "3", "--sample-size", "2", "--no-progress",
         "--repeats-min", "10", "--min-seconds", "0", "--compensate", "false"]
-"""Latency: 10 plain timed runs, no 1 s floor (the report is under test; tests/hardware/test_drift.py checks compensation)."""
+"""Latency: 10 plain timed runs, no 1 s floor (the report is under test; tests/hardware/test_drift.py checks
+compensation)."""
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:
