@@ -16,7 +16,9 @@ from populations.aging import AgingEvolution
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--strategy", "aging", "--evaluations", "3", "--epochs", "0.2", "--population", "2", "--sample-size", "2",
-        "--repeats-min", "10", "--min-seconds", "0"]  # latency: 10 timed runs, no 1 s floor (the CLI is under test)
+        "--repeats-min", "10", "--min-seconds", "0", "--compensate", "false"]
+"""Latency: 10 plain timed runs, no 1 s floor (the CLI is under test; tests/hardware/test_drift.py checks
+compensation, which on a busy machine measures each latency again, up to three times)."""
 
 
 def _evonas(*argv: str) -> subprocess.CompletedProcess:

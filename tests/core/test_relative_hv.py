@@ -202,7 +202,7 @@ def test_cli_custom_objective_without_bounds_reaches_front_history_and_export(tm
     monkeypatch.chdir(tmp_path)
     out, onnx_dir = tmp_path / "run", tmp_path / "onnx"
     assert main(["search", "--objectives", "accuracy,flops", "--custom-objective", "size_mb=mymodule:size_mb:min",
-                 "--strategy", "aging", "--evaluations", "4", "--epochs", "1", "--population", "2",
+                 "--strategy", "aging", "--evaluations", "4", "--epochs", "0.5", "--population", "2",
                  "--sample-size", "2", "--resolution", "8", "--seed", "2", "--out", str(out), "--no-progress"]) == 0
     assert "hypervolume (relative to the range seen: size_mb)" in capsys.readouterr().out
     names = ["accuracy", "flops", "size_mb"]

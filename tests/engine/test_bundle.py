@@ -3,11 +3,11 @@ parity, model cards and manifest, int8 quantisation, reproduce commands, all-or-
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +26,13 @@ from evonas.mobilenet.space import MobileNetSpace
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.data import embedded_default, load_npz
 
-ROOT = Path(__file__).resolve().parents[2]
-SEARCH = ["search", "--strategy", "aging", "--target", "onnx-cpu", "--evaluations", "4", "--epochs", "1",
+SEARCH = ["search", "--strategy", "aging", "--target", "onnx-cpu", "--evaluations", "4", "--epochs", "0.5",
           "--population", "2", "--sample-size", "2", "--min-seconds", "0.1", "--seed", "3",
           "--objectives", "accuracy,latency_ms",
           "--custom-objective", "size_mb=test_bundle:size_mb:min:free", "--no-progress", "--quiet"]
 INT8_ACCURACY_DROP = 0.05
-"""Measured on these digits runs: int8 accuracy within +-0.015 of float; 0.05 leaves room for other seeds."""
+"""Measured on these digits runs (half an epoch): int8 accuracy within 0.02 of float; 0.05 leaves room
+for other seeds."""
 
 
 def size_mb(model, genome, context) -> float:
@@ -52,12 +52,13 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(run_dir, tmp_path_factory):
-    """The run exported once with ``--quantize int8``: (export dir, manifest, CLI output)."""
+    """The run exported once with ``--quantize int8``, in this process: (export dir, manifest, CLI output)."""
     out = tmp_path_factory.mktemp("exports") / "bundle"
-    capture = subprocess.run([sys.executable, "-m", "evonas", "export", str(run_dir), "--out", str(out),
-                              "--quantize", "int8"], capture_output=True, text=True, cwd=ROOT)
-    assert capture.returncode == 0, capture.stderr
-    return out, json.loads((out / "manifest.json").read_text()), capture.stdout
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["export", str(run_dir), "--out", str(out), "--quantize", "int8"])
+    assert code == 0, stderr.getvalue()
+    return out, json.loads((out / "manifest.json").read_text()), stdout.getvalue()
 
 
 def _front(run_dir: Path, capsys) -> list[dict]:
@@ -240,7 +241,8 @@ def test_a_failure_on_a_later_member_leaves_nothing_behind(run_dir, tmp_path, ca
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     ids = [f["id"] for f in _front(copy, capsys)]
-    weights = copy / "weights" / f"{ids[-1]}.pt"  # the last member: earlier ones are exported first
+    assert len(ids) >= 2
+    weights = copy / "weights" / f"{ids[1]}.pt"  # the second member: the first is exported (staged) before it
     weights.write_bytes(weights.read_bytes()[:200])
     out = tmp_path / "exports" / "bundle"
     assert main(["export", str(copy), "--out", str(out), "--quantize", "int8"]) == 2

@@ -112,6 +112,7 @@ def test_a_malformed_batch_is_one_clear_error():
         ProxyBatch(torch.zeros(1, 1, 8, 8), torch.zeros(1))
 
 
+@pytest.mark.slow  # trains three networks
 def test_proxies_are_objectives_of_a_real_search_with_a_relative_hypervolume(tmp_path):
     """Computed before training on the run's fixed sample batch; no natural range, so relative."""
     from evonas.api.registry import OBJECTIVES
