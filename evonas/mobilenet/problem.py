@@ -57,10 +57,24 @@ def resized(data: Dataset, resolution: int) -> Dataset:
 
     if data.input_shape[1:] == (resolution, resolution):
         return data
+    check_fits_in_memory(data, resolution)
     x = torch.nn.functional.interpolate(torch.from_numpy(data.x), size=(resolution, resolution), mode="bilinear",
                                         align_corners=False, antialias=resolution < min(data.input_shape[1:]))
     return dataclasses.replace(data, x=np.ascontiguousarray(x.numpy(), dtype=np.float32),
                                name=f"{data.name}@{resolution}x{resolution}")
+
+
+def check_fits_in_memory(data: Dataset, resolution: int) -> None:
+    """Refuse, in one line, a resolution whose resized images would take more than half the memory
+    available now: they are resized once, up front, and held in memory (by every worker)."""
+    import psutil
+
+    need = data.x.shape[0] * data.x.shape[1] * resolution * resolution * np.dtype(np.float32).itemsize
+    available = psutil.virtual_memory().available
+    if need > available / 2:
+        raise UserError(f"--resolution {resolution}: the {data.x.shape[0]} images of {data.name} would take "
+                        f"{need / 2 ** 30:.1f} GiB at {resolution}x{resolution}, more than half of the "
+                        f"{available / 2 ** 30:.1f} GiB of memory available; choose a smaller resolution")
 
 
 def presented(dataset: Dataset, resolution: int | None, embedded: bool) -> Dataset:

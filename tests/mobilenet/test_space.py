@@ -115,3 +115,20 @@ def test_embedded_digits_are_presented_at_12x12_unless_a_resolution_is_given():
     assert up.x.shape == (len(digits), 1, 12, 12) and up.x.dtype == np.float32 and np.array_equal(up.y, digits.y)
     # bilinear weights sum to one: the per-channel normalisation stays (nearly) mean 0
     assert abs(float(up.x.mean())) < 0.05 and resized(digits, 8) is digits
+
+
+def test_a_resolution_whose_images_do_not_fit_in_memory_is_refused_in_one_line_before_resizing():
+    import psutil
+
+    from evonas.mobilenet.data import embedded_default
+    from evonas.mobilenet.problem import ImageClassification, accuracy_objective
+
+    digits = embedded_default()
+    need = len(digits) * 2048 * 2048 * 4  # float32, one channel: 30 GiB
+    if need <= psutil.virtual_memory().available / 2:
+        pytest.skip("this machine has room for the digits at 2048x2048; nothing to refuse")
+    used = psutil.Process().memory_info().rss
+    with pytest.raises(UserError, match=r"^--resolution 2048: the 1797 images .* GiB") as info:
+        ImageClassification.from_options((accuracy_objective(),), resolution=2048)
+    assert "\n" not in str(info.value)
+    assert psutil.Process().memory_info().rss - used < 2 ** 30  # refused before allocating the resized images
