@@ -42,7 +42,6 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.neighbors import KernelDensity
 
-from evonas.core.errors import UserError
 from evonas.core.objectives import Objective
 from evonas.core.problem import Problem, Proposal, Trial
 from morphisms.base import Morphism, MorphismPlan
@@ -51,8 +50,10 @@ from morphisms.registry import morphism
 from evonas.core.pareto import ParetoArchive
 from evonas.core.options import Range
 from populations.base import Strategy
+from populations.training_free import best_index, require_training_free, worst_last
 
 DEFAULT_CHEAP = ("params", "flops")
+PRIOR_ROLE = "a LEMONADE prior"
 
 
 def log_standardize(reference: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -83,9 +84,8 @@ def rank_weights(scores: np.ndarray, objective: Objective, strength: float) -> n
     r is a score's rank, 1 the best in ``objective``'s direction; equal scores share their
     mean rank and NaN ranks last. Weights lie in (0, 1], the best score's is 1.
     """
-    worst_last = np.nan_to_num(objective.to_min(np.asarray(scores, float)), nan=np.inf)
-    ranks = rankdata(worst_last, method="average")
-    m = len(worst_last)
+    ranks = rankdata(worst_last(scores, objective), method="average")
+    m = len(ranks)
     return ((m - ranks + 1) / m) ** strength
 
 
@@ -144,20 +144,15 @@ class Lemonade(Strategy):
     def check(self, n_objectives: int) -> None:
         """Also refuse a prior that cannot be computed before training."""
         super().check(n_objectives)
-        self._check_prior()
+        if self.prior is not None:
+            require_training_free(self.prior, PRIOR_ROLE)
 
     def bind(self, problem: Problem) -> None:
         """Refuse a prior that is not training-free, or (in the problem's own line) one on a problem
         that cannot score untrained networks."""
         if isinstance(self.prior, Objective):
-            self._check_prior()
-            if type(problem).training_free is Problem.training_free:
-                problem.training_free([], self.prior)
+            require_training_free(self.prior, PRIOR_ROLE, problem)
         super().bind(problem)
-
-    def _check_prior(self) -> None:
-        if self.prior is not None and (self.prior.source is None or not self.prior.training_free):
-            raise UserError(f"a LEMONADE prior needs a training-free objective with a source, not {self.prior.name}")
 
     def setup(self, space, n_objectives, rng) -> None:
         super().setup(space, n_objectives, rng)
@@ -259,7 +254,7 @@ class Lemonade(Strategy):
         else:
             drawn = [self._sample() for _ in range(self.prior_draws)]
             scores = np.asarray(self.problem_.training_free(drawn, self.prior), float)
-            genome = drawn[int(np.argmax(rank_weights(scores, self.prior, 1.0)))]  # the first of equals
+            genome = drawn[best_index(scores, self.prior)]
         self.seen_.add(genome)
         return genome
 

@@ -16,6 +16,7 @@ from evonas.core.objectives import Constraint, Objective
 from evonas.core.options import Range
 from evonas.core.problem import Problem, Proposal, SearchSpace, Trial, TrialState
 from populations.base import Strategy
+from populations.training_free import best_index, require_training_free
 
 
 class Screened(Strategy):
@@ -45,13 +46,11 @@ class Screened(Strategy):
         """Refuse a screen of fewer than one proposal or by an objective it cannot compute, then check ``inner``."""
         if not 1 <= self.k <= 1000:
             raise UserError(f"a screen draws 1 to 1000 proposals per candidate, got {self.k}")
-        if self.objective.source is None or not self.objective.training_free:
-            raise UserError(f"a screen needs a training-free objective with a source, not {self.objective.name}")
+        require_training_free(self.objective, "a screen")
         self.inner.check(n_objectives)
 
     def bind(self, problem: Problem) -> None:
-        if type(problem).training_free is Problem.training_free:
-            problem.training_free([], self.objective)  # the problem's own one-line refusal
+        require_training_free(self.objective, "a screen", problem)
         super().bind(problem)
         self.inner.bind(problem)
 
@@ -69,9 +68,7 @@ class Screened(Strategy):
 
     def ask(self) -> Proposal:
         drawn = [self.inner.ask() for _ in range(self.k)]
-        scores = np.asarray(self.problem_.training_free([p.genome for p in drawn], self.objective), float)
-        worst_last = np.nan_to_num(self.objective.to_min(scores), nan=np.inf)
-        best = int(np.argmin(worst_last))  # the first of equals
+        best = best_index(self.problem_.training_free([p.genome for p in drawn], self.objective), self.objective)
         for i, proposal in enumerate(drawn):
             if i != best:
                 self.screened_out_ += 1
