@@ -54,13 +54,24 @@ STRATEGY_FIXTURE = "strategy"
 """The conformance suite's parameter: its reference runs are cached per strategy in a worker."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which turns groups into node ids
 def pytest_collection_modifyitems(config, items):
     """Keep each strategy's conformance tests on one xdist worker, so its reference runs (cached per
-    process by ``evonas.testing.conformance.checks``) are made once, not once per worker."""
+    process by ``evonas.testing.conformance.checks``) are made once, not once per worker; likewise
+    the users of a module-scoped fixture (a search, an export, a table), unless a test names its group."""
     for item in items:
         strategy = getattr(getattr(item, "callspec", None), "params", {}).get(STRATEGY_FIXTURE)
         if strategy is not None and item.module.__name__.endswith("test_conformance"):
             item.add_marker(pytest.mark.xdist_group(f"conformance-{strategy}"))
+        elif item.get_closest_marker("xdist_group") is None and _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(f"module-{item.module.__name__}"))
+
+
+def _uses_a_module_fixture(item) -> bool:
+    """Whether ``item`` uses a fixture scoped to its module (built once per xdist worker that runs one of its users)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return any(d.scope == "module" for chain in defs for d in chain)
 
 
 @pytest.hookimpl(hookwrapper=True)
