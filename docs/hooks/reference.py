@@ -122,10 +122,16 @@ def _section(module: str) -> str:
     return next((title for prefix, title in SECTIONS if module == prefix or module.startswith(prefix + ".")), "Other")
 
 
+FIRST = ("Study", "SearchResult", "Objective", "Constraint", "Problem", "SearchSpace", "Trial", "Strategy",
+         "ImageClassification", "MobileNetSpace", "Target")  # each section's entry point leads it
+
+
 def api_reference() -> str:
     """One ``:::`` directive per public name, grouped by the package that defines it."""
     groups: dict[str, list[str]] = {}
-    for name, (module, attr) in api_names().items():
+    names = api_names()
+    for name in sorted(names, key=lambda n: (n not in FIRST, FIRST.index(n) if n in FIRST else 0, n)):
+        module, attr = names[name]
         directive = f"::: {module}.{attr}\n    options:\n      heading: \"evonas.{name}\"\n      toc_label: \"{name}\"\n"
         groups.setdefault(_section(module), []).append(directive)
     order = list(dict.fromkeys(title for _, title in SECTIONS)) + ["Other"]
