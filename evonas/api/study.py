@@ -307,6 +307,7 @@ class Study:
         return self.search.tell(pending, result)
 
     def result(self) -> SearchResult:
+        """The front, every trial, the hypervolume history and the scores so far."""
         s = self.search
         run_dir = None if s.store is None else s.store.run_dir
         return SearchResult(tuple(self.problem.objectives), s.front(), list(s.trials), list(s.hv_history), run_dir,
@@ -314,9 +315,11 @@ class Study:
 
     @property
     def trials(self) -> list[Trial]:
+        """Every trial told so far, in the order told."""
         return list(self.search.trials)
 
     def close(self) -> None:
+        """Close the run store (releasing its lock) and the problem's resources."""
         if self.search.store is not None:
             self.search.store.close()
         self.problem.close()

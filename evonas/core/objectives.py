@@ -104,11 +104,13 @@ class Objective:
     @classmethod
     def minimize(cls, name: str, unit: str = "", source: MetricSource | None = None,
                  training_free: bool = False, bounds: tuple[float, float] | None = None) -> "Objective":
+        """An objective to minimise (a cost: latency, parameters); arguments as for the class."""
         return cls(name, Direction.MINIMIZE, unit, source, training_free, bounds)
 
     @classmethod
     def maximize(cls, name: str, unit: str = "", source: MetricSource | None = None,
                  training_free: bool = False, bounds: tuple[float, float] | None = None) -> "Objective":
+        """An objective to maximise (a quality: accuracy); arguments as for the class."""
         return cls(name, Direction.MAXIMIZE, unit, source, training_free, bounds)
 
     def to_min(self, value: float) -> float:

@@ -277,6 +277,7 @@ class ParetoArchive:
 
     @property
     def values(self) -> np.ndarray:
+        """The members' objective values in minimisation form, one row per member."""
         return self._values
 
     def __len__(self) -> int:

@@ -21,17 +21,29 @@ from evonas.core.objectives import Constraint, Objective
 class SearchSpace(Protocol):
     """The operations strategies need on a space of hashable, string-printable genomes."""
 
-    def sample(self, rng: np.random.Generator) -> Hashable: ...
+    def sample(self, rng: np.random.Generator) -> Hashable:
+        """A genome drawn at random with ``rng``."""
+        ...
 
-    def mutate(self, genome: Any, rng: np.random.Generator) -> tuple[Any, str]: ...
+    def mutate(self, genome: Any, rng: np.random.Generator) -> tuple[Any, str]:
+        """A child of ``genome`` and the name of the operator that made it (recorded as its lineage)."""
+        ...
 
-    def parse(self, text: str) -> Any: ...
+    def parse(self, text: str) -> Any:
+        """The genome that ``str(genome)`` printed: ``parse(str(g)) == g``."""
+        ...
 
-    def cardinalities(self) -> tuple[int, ...]: ...
+    def cardinalities(self) -> tuple[int, ...]:
+        """The number of choices of each position of the integer encoding."""
+        ...
 
-    def encode(self, genome: Any) -> np.ndarray: ...
+    def encode(self, genome: Any) -> np.ndarray:
+        """``genome`` as integers, one per position, each below its cardinality."""
+        ...
 
-    def decode(self, vector: Sequence[int]) -> Any: ...
+    def decode(self, vector: Sequence[int]) -> Any:
+        """The genome of an integer vector (the inverse of :meth:`encode`)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -193,10 +205,12 @@ class Trial:
 
     @property
     def ok(self) -> bool:
+        """The evaluation succeeded (state ``OK``)."""
         return self.state is TrialState.OK
 
     @property
     def feasible(self) -> bool:
+        """Succeeded and meets every constraint: it may enter the front."""
         return self.ok and self.violation == 0.0
 
 

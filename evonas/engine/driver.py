@@ -40,7 +40,9 @@ class AllFailed(UserError):
 class Termination(Protocol):
     """Decides when a search stops; small objects that compose with :class:`AnyOf`."""
 
-    def done(self, search: "Search") -> bool: ...
+    def done(self, search: "Search") -> bool:
+        """True once ``search`` should ask for no more candidates."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class MaxEvaluations:
     n: int
 
     def done(self, search: "Search") -> bool:
+        """True once ``n`` candidates were asked."""
         return search.n_started >= self.n
 
 
@@ -60,6 +63,7 @@ class MaxSeconds:
     seconds: float
 
     def done(self, search: "Search") -> bool:
+        """True once the wall-time budget is spent."""
         return time.perf_counter() - search.started_ >= self.seconds
 
 
@@ -71,6 +75,11 @@ class MaxEpochs:
     n: float
 
     def done(self, search: "Search") -> bool:
+        """True once the epochs asked reach ``n``.
+
+        Raises:
+            UserError: the problem reports no fidelity, so epochs cannot be counted.
+        """
         last = search.trials[-1] if search.trials else None
         if last is not None and last.ok and last.fidelity is None:
             raise UserError("an epoch budget needs a problem that reports how many epochs each evaluation trained "
@@ -85,6 +94,7 @@ class AnyOf:
     criteria: tuple[Termination, ...]
 
     def done(self, search: "Search") -> bool:
+        """True once any criterion is done."""
         return any(c.done(search) for c in self.criteria)
 
 
@@ -104,6 +114,7 @@ class Pending:
 
     @property
     def genome(self) -> Any:
+        """The genome to evaluate (``proposal.genome``)."""
         return self.proposal.genome
 
 

@@ -192,6 +192,8 @@ class ImageClassification(Problem):
         return frozenset(names)
 
     def context(self, metrics: Mapping[str, float], trained: bool) -> MetricContext:
+        """What an objective's source sees: input shape, class count, the metrics so far, whether
+        the network is trained, and the run's fixed sample of training images."""
         return MetricContext(self.splits.input_shape, self.splits.num_classes, dict(metrics), trained,
                              self.sample())
 

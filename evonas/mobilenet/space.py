@@ -98,6 +98,7 @@ class Genome:
 
     @property
     def num_blocks(self) -> int:
+        """The number of blocks over all stages."""
         return sum(s.depth for s in self.stages)
 
 
@@ -158,10 +159,12 @@ class SpaceConfig:
 
     @property
     def num_stages(self) -> int:
+        """The number of stages (one per stride)."""
         return len(self.strides)
 
     @property
     def max_depth(self) -> int:
+        """The most blocks a stage may have."""
         return max(self.depths)
 
     @classmethod
