@@ -46,14 +46,21 @@ _PUBLIC = {
     "load_dataset": "evonas.mobilenet.data", "TrainConfig": "evonas.mobilenet.training",
     # benchmark problems
     "NB201Problem": "evonas.problems.nb201", "OFAProblem": "evonas.problems.ofa",
+    "build_network": ("evonas.mobilenet.builder", "build"),
     # hardware
     "get_target": "hardware.registry", "Target": "hardware.targets",
+    "ExternalTarget": "hardware.external", "CallableTarget": "hardware.external",
+    "load_ofa_table": "hardware.ofa_lut", "ofa_table_path": "hardware.ofa_lut", "ofa_latency_ms": "hardware.ofa_lut",
     # strategies
     "Strategy": "populations.base", "RandomSearch": "populations.random_search",
     "AgingEvolution": "populations.aging", "DifferentialEvolution": "populations.de",
     "PymooNSGA2": "populations.nsga2", "ParetoLocalSearch": "populations.pareto_local",
     "SurrogateParetoLocalSearch": "populations.surrogate_pls", "BoundedEvolution": "populations.bounded",
     "Lemonade": "populations.lemonade",
+    # checks for plug-in authors (evonas.testing: no pytest needed)
+    "check_strategy": "evonas.testing.checks", "check_target": "evonas.testing.plugin_checks",
+    "check_objective": "evonas.testing.plugin_checks", "check_morphism": "evonas.testing.plugin_checks",
+    "check_space": "evonas.testing.plugin_checks",
 }
 
 __all__ = sorted(_PUBLIC)

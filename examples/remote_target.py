@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 # The program the "device" runs: argv = ONNX path, number of timed runs.
 DEVICE_PROGRAM = """
 import json, sys, time
@@ -43,10 +45,10 @@ for _ in range(runs):
 print(json.dumps(times))
 """
 
-from hardware.external import ExternalTarget  # noqa: E402  (after the docstring's program text)
+import evonas  # noqa: E402  (after the device's program text)
 
 
-class RemoteOnnxTarget(ExternalTarget):
+class RemoteOnnxTarget(evonas.ExternalTarget):
     """Times the ONNX file on a "device" reached through a command (here: a local subprocess).
 
     Args:
@@ -72,22 +74,21 @@ class RemoteOnnxTarget(ExternalTarget):
 
 
 def main() -> None:
-    from evonas.cli.profile_cmd import parse_input_shape, profile_one
-    from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
-
-    import numpy as np
-
     p = argparse.ArgumentParser(description="profile random networks on the example remote target")
     p.add_argument("--random", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--input-shape", default="3,64,64")
+    p.add_argument("--input-shape", default="3,64,64", help="C,H,W")
     args = p.parse_args()
-    shape = parse_input_shape(args.input_shape)
-    config = SpaceConfig.for_resolution(min(shape[1:]))
+    shape = tuple(int(v) for v in args.input_shape.split(","))
+    config = evonas.SpaceConfig.for_resolution(min(shape[1:]))
     rng = np.random.default_rng(args.seed)
     target = RemoteOnnxTarget()
-    for genome in (MobileNetSpace(config).sample(rng) for _ in range(args.random)):
-        print(json.dumps(profile_one(genome, config, shape, 10, target, None, memory=False)))
+    for genome in (evonas.MobileNetSpace(config).sample(rng) for _ in range(args.random)):
+        model = evonas.build_network(genome, config, shape, num_classes=10).eval()
+        latency = target.measure(model, shape)
+        print(json.dumps({"genome": str(genome), "target": target.name, "input_shape": list(shape),
+                          "params": sum(w.numel() for w in model.parameters()),
+                          "latency_ms": {"median": latency.median_ms, "iqr": latency.iqr_ms}}))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """The plug-in point for targets the user owns: a board, a phone, a remote server.
 
-Subclass :class:`ExternalTarget` and implement one method, ``latency_ms(onnx_path)``: it
+Subclass :class:`ExternalTarget` (public as ``evonas.ExternalTarget``) and implement one method, ``latency_ms(onnx_path)``: it
 gets the path of the exported ONNX file (batch 1, input named ``input``) and returns either
 one latency in milliseconds or the list of per-run timings it took (then evonas applies its
 own outlier rule and reports their median and interquartile range). Or wrap a function
-with :class:`CallableTarget`. Use it from Python (``ImageClassification(..., target=...)``)
+with :class:`CallableTarget` (``evonas.CallableTarget``). Use it from Python (``ImageClassification(..., target=...)``)
 or from the CLI as ``--target my_package.my_module:make_target``; see
 ``examples/remote_target.py``.
 """

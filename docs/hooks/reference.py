@@ -25,7 +25,7 @@ SECTIONS = (
     ("evonas.api", "Running a search"), ("evonas.engine", "Running a search"),
     ("evonas.core", "Ground types"), ("evonas.mobilenet", "The MobileNetV3-like domain"),
     ("evonas.problems", "Benchmark problems"), ("hardware", "Hardware targets and built-in objectives"),
-    ("populations", "Strategies"),
+    ("populations", "Strategies"), ("evonas.testing", "Checks for plug-in authors"),
 )
 
 

@@ -8,7 +8,7 @@
   on scikit-learn's ``check_estimator``): plain functions, no pytest needed, that raise an
   :class:`AssertionError` whose message starts with the failed check's name::
 
-      from evonas.testing import check_strategy
+      from evonas import check_strategy   # also evonas.testing.check_strategy
       check_strategy(MyStrategy)          # a few seconds for a table strategy
 
 - :mod:`evonas.testing.conformance` holds the pytest suite that runs those same checks on every
