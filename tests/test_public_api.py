@@ -1,4 +1,4 @@
-"""Users are shown only public names: README.md's Python snippets and examples/ import nothing private.
+"""Users are shown only public names: the Python blocks of README.md and docs/, and examples/, import nothing private.
 
 Public means a name in ``evonas.__all__``, imported as ``import evonas`` (then ``evonas.NAME``) or
 ``from evonas import NAME``; the standard library and installed third-party packages (numpy,
@@ -24,10 +24,13 @@ PUBLIC = set(evonas.__all__) | {"__version__"}
 
 
 def sources() -> dict[str, str]:
-    """Label -> Python source of every example script and every ```python block of README.md."""
+    """Label -> Python source of every example script and every ```python block of README.md and docs/
+    (a block that only includes an example, ``--8<-- "examples/x.py"``, is checked as that example)."""
     found = {f"examples/{p.name}": p.read_text() for p in sorted((ROOT / "examples").glob("*.py"))}
-    readme = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    found.update({f"README.md snippet {i}": text for i, text in enumerate(readme)})
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+        found.update({f"{page.relative_to(ROOT)} block {i}": text for i, text in enumerate(blocks)
+                      if not text.lstrip().startswith("--8<--")})
     return found
 
 
@@ -64,6 +67,7 @@ SOURCES = sources()
 def test_readme_and_examples_are_found():
     assert sum(label.startswith("examples/") for label in SOURCES) >= 5
     assert sum(label.startswith("README") for label in SOURCES) >= 2
+    assert sum(label.startswith("docs") for label in SOURCES) >= 2
 
 
 @pytest.mark.parametrize("label", sorted(SOURCES))
