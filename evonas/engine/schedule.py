@@ -155,6 +155,9 @@ def ranked(trials: list[Trial]) -> list[Trial]:
 
 
 def cost(trial: Trial, previous: float | None) -> float:
-    """The epochs (or table fidelity) ``trial`` spent: its fidelity less what the rung it continues
-    (fidelity ``previous``) had already trained."""
+    """The epochs (or table fidelity) ``trial`` spent: its :attr:`~evonas.core.problem.Trial.cost` where
+    the problem reported one (a LEMONADE child's rung trains a fraction of its fine-tune), else its
+    fidelity less what the rung it continues (fidelity ``previous``) had already trained."""
+    if trial.cost is not None:
+        return trial.cost
     return max(0.0, (trial.fidelity or 0.0) - (previous or 0.0))
