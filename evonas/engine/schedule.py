@@ -67,7 +67,10 @@ class ASHA(Schedule):
     by violation), ties inside a front broken by larger crowding distance (the front's extremes
     first), then by the earlier trial; failed results are never promoted and not counted. A
     promoted candidate continues from its checkpoint; the learning-rate schedule is laid out
-    over ``max_epochs``.
+    over ``max_epochs``. A rung is a fraction of a candidate's own training: a problem may
+    train a candidate whose own training is shorter (a LEMONADE child's fine-tune) that fraction
+    of it, and report the epochs it really trained as :attr:`Evaluation.cost`, which an epoch
+    budget counts (:func:`cost`).
 
     Args:
         min_epochs: the lowest rung's budget (at least).
