@@ -21,7 +21,7 @@ from evonas.mobilenet.data import Dataset
 from evonas.mobilenet.distill import repair, repair_budget
 from evonas.mobilenet.proxies import ProxyBatch
 from evonas.mobilenet.space import Genome, MobileNetSpace
-from evonas.mobilenet.training import TrainConfig, TrainState, accuracy, loss_sample, train, train_budget
+from evonas.mobilenet.training import TrainConfig, TrainState, accuracy, loss_sample, steps_for, train, train_budget
 
 ACCURACY = "accuracy"
 OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flops"})
@@ -262,7 +262,7 @@ class ImageClassification(Problem):
         resume, budget = proposal.resume, proposal.budget
         check_checkpoint(resume, budget)
         rung, cost = budget, None
-        if resume.metrics.get("inherited", 0.0) and self.inherit_epochs > 0:
+        if self._on_own_scale(resume, rung):
             budget = child_budget(rung, self.inherit_epochs)
             cost = budget.fidelity - child_budget(Budget(resume.fidelity, rung.planned), self.inherit_epochs).fidelity
         model = self.build(proposal.genome)
@@ -274,6 +274,17 @@ class ImageClassification(Problem):
         state = train_budget(model, s.x_train, s.y_train, self.train_config, gen, budget, resume_state=resume.state)
         metrics["train_seconds"] = time.perf_counter() - t0
         return self._scored(model, proposal.genome, metrics, rung.fidelity, rung, state, cost)
+
+    def _on_own_scale(self, resume: Checkpoint, rung: Budget) -> bool:
+        """Whether ``resume`` is an inherited child's rung, to continue on its own fine-tune's scale.
+
+        A child checkpoint written before children's rungs were scaled (a resumed older run) laid
+        its schedule over the rung's ``planned`` epochs, and continues on that scale.
+        """
+        if not resume.metrics.get("inherited", 0.0) or self.inherit_epochs <= 0:
+            return False
+        unscaled = steps_for(rung.planned, len(self.splits.x_train), self.train_config.batch_size)
+        return resume.state.total_steps != unscaled
 
     def _scored(self, model: torch.nn.Module, genome: Genome, metrics: dict[str, float], epochs: float,
                 budget: Budget | None, state: TrainState | None, cost: float | None = None) -> Evaluation:

@@ -207,6 +207,21 @@ def test_a_childs_rungs_are_fractions_of_its_finetune_and_a_promotion_continues_
 
 
 @pytest.mark.slow
+def test_a_child_checkpoint_of_an_older_run_continues_on_the_schedules_scale(problem, genome):
+    """Before children's rungs were scaled, a child's rung was laid over the schedule's top rung;
+    such a checkpoint (a resumed older run) continues on that scale, its cost the fidelity increment."""
+    old = ImageClassification(problem.splits, problem.space, problem.objectives, problem.train_config,
+                              problem.seed, inherit_epochs=1.5)  # a child's rung 0.5 of 1.5 laid over 1.5: the old layout
+    parent = old.evaluate(Proposal(genome, seed=1))
+    child, plan = _child(old, (genome, parent.weights), True, np.random.default_rng(0))
+    first = old.evaluate(Proposal(child, 0, "morph", plan, seed=2, budget=Budget(0.5, 1.5)))
+    assert first.cost == pytest.approx(0.5)
+    checkpoint = Checkpoint(1, 0.5, first.metrics, first.weights, _roundtrip(first.train_state))
+    second = problem.evaluate(Proposal(child, 1, PROMOTE, seed=3, budget=Budget(1.5, 1.5), resume=checkpoint))
+    assert problem.inherit_epochs != 1.5 and second.cost is None and second.fidelity == 1.5
+
+
+@pytest.mark.slow
 def test_a_childs_top_rung_equals_its_finetune_without_a_schedule(problem, genome):
     """Continued through two rungs, a function-preserving child ends with the very weights of its
     ``inherit_epochs`` fine-tune without a schedule (same seed: same child weights, same shuffling)."""
