@@ -211,7 +211,7 @@ def test_a_child_checkpoint_of_an_older_run_continues_on_the_schedules_scale(pro
     """Before children's rungs were scaled, a child's rung was laid over the schedule's top rung;
     such a checkpoint (a resumed older run) continues on that scale, its cost the fidelity increment."""
     old = ImageClassification(problem.splits, problem.space, problem.objectives, problem.train_config,
-                              problem.seed, inherit_epochs=1.5)  # a child's rung 0.5 of 1.5 laid over 1.5: the old layout
+                              problem.seed, inherit_epochs=1.5)  # rung 0.5 laid over 1.5: the old layout
     parent = old.evaluate(Proposal(genome, seed=1))
     child, plan = _child(old, (genome, parent.weights), True, np.random.default_rng(0))
     first = old.evaluate(Proposal(child, 0, "morph", plan, seed=2, budget=Budget(0.5, 1.5)))
