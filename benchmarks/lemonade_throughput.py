@@ -60,10 +60,12 @@ def one_run(workers: int, evaluations: int, budget: list[str], seed: int) -> dic
 
 
 def _epochs_spent(db: sqlite3.Connection) -> float:
-    """Training epochs the run spent: a promotion adds its fidelity less its parent's (the rung it continues)."""
-    rows = db.execute("SELECT id, parent_id, operator, fidelity FROM candidates").fetchall()
-    fidelity = {i: f or 0.0 for i, _, _, f in rows}
-    return sum((f or 0.0) - (fidelity.get(parent, 0.0) if op == "promote" else 0.0) for _, parent, op, f in rows)
+    """Training epochs the run spent: each candidate's stored cost where the problem reported one (a
+    LEMONADE child's rung), else its fidelity less its parent's if it is a promotion (the rung it continues)."""
+    rows = db.execute("SELECT id, parent_id, operator, fidelity, cost FROM candidates").fetchall()
+    fidelity = {i: f or 0.0 for i, _, _, f, _ in rows}
+    return sum(c if c is not None else (f or 0.0) - (fidelity.get(parent, 0.0) if op == "promote" else 0.0)
+               for _, parent, op, f, c in rows)
 
 
 def _children_cpu() -> float:

@@ -174,6 +174,10 @@ class Evaluation:
         train_state: under a schedule, below the top rung: what continuing the training needs
             besides ``weights`` (optimizer state, learning-rate schedule position, shuffling
             state); handed back as :attr:`Checkpoint.state`. Must be picklable by ``torch.save``.
+        cost: the epochs this evaluation really trained, where they differ from what its
+            fidelity says: a LEMONADE child under a schedule trains a fraction of its own
+            fine-tune, not of a new network's training. None: the fidelity less that of the
+            checkpoint it continued (a new network, a table). What an epoch budget counts.
     """
 
     metrics: dict[str, float]
@@ -182,6 +186,7 @@ class Evaluation:
     measurement: dict[str, Any] | None = None
     scores: dict[str, float] = field(default_factory=dict)
     train_state: Any = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,8 @@ class Trial:
     """An evaluated (or failed) candidate as the driver records it.
 
     ``values`` holds the objectives in minimisation form (NaN when failed); ``violation`` is
-    the total constraint violation (0 = feasible); ``error`` says why a trial failed.
+    the total constraint violation (0 = feasible); ``error`` says why a trial failed; ``cost``
+    is the epochs it really trained, as its :attr:`Evaluation.cost` (None: its fidelity increment).
     """
 
     id: int
@@ -202,6 +208,7 @@ class Trial:
     violation: float = 0.0
     fidelity: float | None = None
     error: str | None = None
+    cost: float | None = None
 
     @property
     def ok(self) -> bool:

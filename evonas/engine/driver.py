@@ -69,8 +69,12 @@ class MaxSeconds:
 
 @dataclass(frozen=True)
 class MaxEpochs:
-    """Stop asking once the epochs told or in flight reach ``n`` (a promotion counts only the epochs
-    it adds; on a table, its fidelity counts as epochs): equal budgets for schedules and strategies."""
+    """Stop asking once the epochs told or in flight reach ``n``: equal budgets for schedules and strategies.
+
+    A told trial counts the epochs it really trained (:attr:`~evonas.core.problem.Trial.cost`: a
+    LEMONADE child's rung a fraction of its fine-tune), else what it adds to the rung it continues
+    (on a table, its fidelity counts as epochs); one in flight counts an estimate (see
+    :attr:`Search.epochs_started`)."""
 
     n: float
 
@@ -230,7 +234,8 @@ class Search:
 
     @property
     def epochs_started(self) -> float:
-        """Epochs told plus those in flight (a promotion counts what it adds): what :class:`MaxEpochs` counts."""
+        """Epochs told (exact: each trial's cost) plus those in flight (estimated: the rung's increment,
+        see :func:`_planned`): what :class:`MaxEpochs` counts."""
         return self.epochs_spent + sum(_planned(p.proposal) for p in self.inflight_.values())
 
     @property
@@ -415,7 +420,7 @@ class Search:
             else:
                 violation = sum(c.violation(metrics) for c in self.constraints)
                 trial = Trial(pending.id, p.genome, p.parent_id, p.operator, TrialState.OK, metrics,
-                              to_min_vector(self.objectives, metrics), violation, fidelity)
+                              to_min_vector(self.objectives, metrics), violation, fidelity, cost=evaluation.cost)
         scores = {k: float(v) for k, v in evaluation.scores.items()}
         if scores:
             self.scores[trial.id] = scores
@@ -459,7 +464,7 @@ class Search:
         self.store.record(CandidateRow(
             trial.id, str(trial.genome), trial.parent_id, trial.operator, trial.state,
             trial.fidelity, trial.metrics, trial.violation, trial.error, started, started + seconds, seconds,
-            self._told, self._asked), evaluation.measurement,  # a hardware measurement with its fingerprint
+            self._told, self._asked, trial.cost), evaluation.measurement,  # a hardware measurement with its fingerprint
             scores=scores)
 
     def _accept(self, trial: Trial, seconds: float | None = None) -> None:
@@ -546,7 +551,14 @@ class Search:
 
 
 def _planned(proposal: Proposal) -> float:
-    """The epochs a proposal in flight will spend (0 where it has no budget: its fidelity is known only once told)."""
+    """The epochs a proposal in flight will spend, estimated before it is told: its rung's increment.
+
+    0 where it has no budget (its fidelity is known only once told). The driver cannot know
+    whether the problem counts a rung as a fraction of a child's fine-tune (its cost is told
+    with its evaluation), so a child in flight counts as a new network would: an upper bound
+    for a fine-tune no longer than the schedule's top rung. A budget therefore never starts
+    more than it can pay for; once told, the trial's exact cost replaces the estimate.
+    """
     if proposal.budget is None:
         return 0.0
     return proposal.budget.fidelity - (proposal.resume.fidelity if proposal.resume is not None else 0.0)

@@ -234,5 +234,6 @@ def _trial(row: CandidateRow, objectives: tuple[Objective, ...]) -> StoredTrial:
     ok = row.status is TrialState.OK
     values = to_min_vector(objectives, row.metrics) if ok else np.full(len(objectives), np.nan)
     return StoredTrial(row.id, row.genome, row.parent_id, row.operator, row.status, row.metrics, values,
-                       row.violation, row.fidelity, row.error, row.started_at, row.finished_at, row.eval_seconds,
-                       row.tell_order, row.asked_before)
+                       row.violation, row.fidelity, row.error, row.cost, started_at=row.started_at,
+                       finished_at=row.finished_at, eval_seconds=row.eval_seconds, tell_order=row.tell_order,
+                       asked_before=row.asked_before)

@@ -67,7 +67,10 @@ class ASHA(Schedule):
     by violation), ties inside a front broken by larger crowding distance (the front's extremes
     first), then by the earlier trial; failed results are never promoted and not counted. A
     promoted candidate continues from its checkpoint; the learning-rate schedule is laid out
-    over ``max_epochs``.
+    over ``max_epochs``. A rung is a fraction of a candidate's own training: a problem may
+    train a candidate whose own training is shorter (a LEMONADE child's fine-tune) that fraction
+    of it, and report the epochs it really trained as :attr:`Evaluation.cost`, which an epoch
+    budget counts (:func:`cost`).
 
     Args:
         min_epochs: the lowest rung's budget (at least).
@@ -155,6 +158,9 @@ def ranked(trials: list[Trial]) -> list[Trial]:
 
 
 def cost(trial: Trial, previous: float | None) -> float:
-    """The epochs (or table fidelity) ``trial`` spent: its fidelity less what the rung it continues
-    (fidelity ``previous``) had already trained."""
+    """The epochs (or table fidelity) ``trial`` spent: its :attr:`~evonas.core.problem.Trial.cost` where
+    the problem reported one (a LEMONADE child's rung trains a fraction of its fine-tune), else its
+    fidelity less what the rung it continues (fidelity ``previous``) had already trained."""
+    if trial.cost is not None:
+        return trial.cost
     return max(0.0, (trial.fidelity or 0.0) - (previous or 0.0))

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 DB_NAME = "run.db"
 LOCK_NAME = ".lock"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TABLES = ("meta", "candidates", "measurements")  # every version has these; later ones add to them
 
 _SCHEMA = """
@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     finished_at REAL NOT NULL,
     eval_seconds REAL NOT NULL,
     tell_order INTEGER,
-    asked_before INTEGER
+    asked_before INTEGER,
+    cost REAL
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
@@ -98,6 +99,9 @@ class CandidateRow:
     """When it was told: ``tell_order`` counts the tells before it and ``asked_before`` the
     candidates asked by then, so a resume replays asks and tells in their original interleaving
     (with several workers, a candidate is told while later ones are being evaluated)."""
+    cost: float | None = None
+    """The epochs it really trained, where the problem reported them (:attr:`Evaluation.cost`;
+    schema 5); None: its fidelity increment."""
 
 
 @dataclass(frozen=True)
@@ -230,10 +234,10 @@ class RunStore:
         one transaction."""
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (row.id, row.genome, row.parent_id, row.operator, row.status.value, row.fidelity,
                  json.dumps(row.metrics), row.violation, row.error, row.started_at,
-                 row.finished_at, row.eval_seconds, row.tell_order, row.asked_before),
+                 row.finished_at, row.eval_seconds, row.tell_order, row.asked_before, row.cost),
             )
             if measurement is not None:
                 self._insert_measurement(row.id, row.genome, measurement["target"], measurement["result"],
@@ -395,6 +399,7 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
 
 
 _ADDED_IN_2 = (("tell_order", "INTEGER"), ("asked_before", "INTEGER"))
+_ADDED_IN_5 = (("cost", "REAL"),)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -402,7 +407,8 @@ def _migrate(db: sqlite3.Connection) -> None:
 
     Version 1 ran one candidate at a time, so its ask/tell interleaving is implied by the ids
     and the new columns stay empty (``NULL`` reads as sequential). Version 3 added the
-    ``remeasures`` table, version 4 the ``scores`` table.
+    ``remeasures`` table, version 4 the ``scores`` table, version 5 the candidates' ``cost``
+    (empty for older rows: their cost is their fidelity increment, as it was counted then).
     """
     version = json.loads(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
     if version > SCHEMA_VERSION:
@@ -412,6 +418,9 @@ def _migrate(db: sqlite3.Connection) -> None:
         with db:
             if version < 2:
                 for name, kind in _ADDED_IN_2:
+                    db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
+            if version < 5:
+                for name, kind in _ADDED_IN_5:
                     db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
             db.execute(_REMEASURES)
             db.execute(_SCORES)

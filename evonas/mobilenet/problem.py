@@ -21,7 +21,7 @@ from evonas.mobilenet.data import Dataset
 from evonas.mobilenet.distill import repair, repair_budget
 from evonas.mobilenet.proxies import ProxyBatch
 from evonas.mobilenet.space import Genome, MobileNetSpace
-from evonas.mobilenet.training import TrainConfig, TrainState, accuracy, loss_sample, train, train_budget
+from evonas.mobilenet.training import TrainConfig, TrainState, accuracy, loss_sample, steps_for, train, train_budget
 
 ACCURACY = "accuracy"
 OWN_METRICS = frozenset({ACCURACY, "train_seconds", "inherited", "params", "flops"})
@@ -225,10 +225,14 @@ class ImageClassification(Problem):
 
         ``proposal.budget`` None trains ``train_config.epochs`` (a child: ``inherit_epochs``).
         With a budget, a new candidate trains ``budget.fidelity`` epochs of a schedule laid out
-        over ``budget.planned``; a LEMONADE child's first rung is its fine-tune (repair by
-        distillation for an approximate child) on the fine-tune schedule laid out the same way.
-        ``proposal.resume`` continues a checkpoint (see :meth:`_continue`). Below the top rung the
-        evaluation's ``train_state`` is the :class:`~evonas.mobilenet.training.TrainState` to continue from.
+        over ``budget.planned``. A LEMONADE child's rungs are fractions of its own training, its
+        fine-tune (repair by distillation for an approximate child) of ``inherit_epochs``: at
+        rung ``fidelity`` of ``planned`` it trains ``fidelity / planned`` of them, on the
+        fine-tune schedule laid out over ``inherit_epochs`` (:func:`child_budget`), so its top
+        rung is exactly its fine-tune without a schedule. Its evaluation's ``fidelity`` stays
+        the rung's and its ``cost`` is the epochs it trained. ``proposal.resume`` continues a
+        checkpoint (see :meth:`_continue`). Below the top rung the evaluation's ``train_state`` is
+        the :class:`~evonas.mobilenet.training.TrainState` to continue from.
         """
         if proposal.resume is not None:
             return self._continue(proposal)
@@ -240,7 +244,10 @@ class ImageClassification(Problem):
         epochs, inherited, state = self._fit(model, proposal.payload, gen, proposal.budget)
         metrics["train_seconds"] = time.perf_counter() - t0
         metrics["inherited"] = float(inherited)
-        return self._scored(model, genome, metrics, epochs, proposal.budget, state)
+        cost = None
+        if inherited and proposal.budget is not None:
+            cost = child_budget(proposal.budget, self.inherit_epochs).fidelity
+        return self._scored(model, genome, metrics, epochs, proposal.budget, state, cost)
 
     def _continue(self, proposal: Proposal) -> Evaluation:
         """Continue a promoted candidate from its checkpoint up to ``proposal.budget.fidelity`` epochs.
@@ -250,10 +257,16 @@ class ImageClassification(Problem):
         cross-entropy also for a child whose first rung was a repair by distillation. Params,
         FLOPs, ``inherited`` and the training-free objectives (measured on the initial weights)
         are carried forward from the checkpoint's metrics; accuracy, the trained objectives and
-        ``train_seconds`` (this rung's) are measured again.
+        ``train_seconds`` (this rung's) are measured again. An inherited child (its checkpoint's
+        ``inherited`` metric) continues on the budget scaled to its fine-tune
+        (:func:`child_budget`), and its cost is the epochs this continuation adds.
         """
         resume, budget = proposal.resume, proposal.budget
         check_checkpoint(resume, budget)
+        rung, cost = budget, None
+        if self._on_own_scale(resume, rung):
+            budget = child_budget(rung, self.inherit_epochs)
+            cost = budget.fidelity - child_budget(Budget(resume.fidelity, rung.planned), self.inherit_epochs).fidelity
         model = self.build(proposal.genome)
         model.load_state_dict(resume.weights)
         metrics = {k: v for k, v in resume.metrics.items() if k not in MEASURED_PER_RUNG}
@@ -262,11 +275,23 @@ class ImageClassification(Problem):
         s = self.splits
         state = train_budget(model, s.x_train, s.y_train, self.train_config, gen, budget, resume_state=resume.state)
         metrics["train_seconds"] = time.perf_counter() - t0
-        return self._scored(model, proposal.genome, metrics, budget.fidelity, budget, state)
+        return self._scored(model, proposal.genome, metrics, rung.fidelity, rung, state, cost)
+
+    def _on_own_scale(self, resume: Checkpoint, rung: Budget) -> bool:
+        """Whether ``resume`` is an inherited child's rung, to continue on its own fine-tune's scale.
+
+        A child checkpoint written before children's rungs were scaled (a resumed older run) laid
+        its schedule over the rung's ``planned`` epochs, and continues on that scale.
+        """
+        if not resume.metrics.get("inherited", 0.0) or self.inherit_epochs <= 0:
+            return False
+        unscaled = steps_for(rung.planned, len(self.splits.x_train), self.train_config.batch_size)
+        return resume.state.total_steps != unscaled
 
     def _scored(self, model: torch.nn.Module, genome: Genome, metrics: dict[str, float], epochs: float,
-                budget: Budget | None, state: TrainState | None) -> Evaluation:
-        """The evaluation of a trained ``model``: accuracy, trained objectives, weights and measurement."""
+                budget: Budget | None, state: TrainState | None, cost: float | None = None) -> Evaluation:
+        """The evaluation of a trained ``model``: accuracy, trained objectives, weights and measurement
+        (``cost``: the epochs trained, where they differ from the fidelity increment)."""
         metrics[ACCURACY] = accuracy(model, self.splits.x_val, self.splits.y_val, self.train_config.device)
         model.cpu().eval()
         metrics = self._sourced(model, genome, metrics, training_free=False)
@@ -274,7 +299,7 @@ class ImageClassification(Problem):
         records = [m for o in self.objectives
                    if (m := getattr(o.source, "measurement", lambda *a: None)(genome, self.splits.input_shape))]
         return Evaluation(metrics, float(epochs), weights=weights, measurement=records[0] if records else None,
-                          train_state=None if budget is None or budget.final else state)
+                          train_state=None if budget is None or budget.final else state, cost=cost)
 
     def reuse_measurement(self, genome: Genome, record: dict[str, Any]) -> None:
         for o in self.objectives:
@@ -309,9 +334,10 @@ class ImageClassification(Problem):
 
     def _fit(self, model: torch.nn.Module, payload: Any, gen: torch.Generator,
              budget: Budget | None) -> tuple[float, bool, TrainState | None]:
-        """Train from scratch, or fine-tune inherited weights; returns (epochs trained, inherited, state).
+        """Train from scratch, or fine-tune inherited weights; returns (fidelity, inherited, state).
 
-        The state is None without a ``budget``.
+        The state is None without a ``budget``. Under one, a child trains the budget scaled to
+        its fine-tune (:func:`child_budget`); the fidelity returned is still the rung's.
         """
         s = self.splits
         if not (isinstance(payload, WeightTransfer) and payload.parent_weights is not None and self.inherit_epochs > 0):
@@ -320,17 +346,18 @@ class ImageClassification(Problem):
             train(model, s.x_train, s.y_train, self.train_config, gen)
             return self.train_config.epochs, False, None
         model.load_state_dict(payload.child_weights(self.space.config, gen, s.x_train[loss_sample(s.x_train)]))
+        own = None if budget is None else child_budget(budget, self.inherit_epochs)
         if payload.function_preserving:
             if budget is not None:
                 return budget.fidelity, True, train_budget(model, s.x_train, s.y_train, self.train_config, gen,
-                                                           budget, finetune=True)
+                                                           own, finetune=True)
             train(model, s.x_train, s.y_train, self.train_config, gen, epochs=self.inherit_epochs, finetune=True)
             return self.inherit_epochs, True, None
         teacher = self.build(payload.parent_genome)
         teacher.load_state_dict(payload.parent_weights)
         if budget is not None:
             return budget.fidelity, True, repair_budget(model, teacher, s.x_train, s.y_train, self.train_config, gen,
-                                                        budget)
+                                                        own)
         return repair(model, teacher, s.x_train, s.y_train, self.train_config, gen, self.inherit_epochs), True, None
 
     # -- training-free metrics, bounds and constraint checks ---------------------------------
@@ -424,6 +451,22 @@ class ImageClassification(Problem):
         return {"problem": "image-classification", "targets": targets,
                 "input_shape": list(self.splits.input_shape), "num_classes": self.splits.num_classes,
                 "epochs": self.train_config.epochs, "device": self.train_config.device}
+
+
+def child_budget(rung: Budget, inherit_epochs: float) -> Budget:
+    """The budget an inherited child trains at ``rung``: the same fraction of its own fine-tune.
+
+    A rung at ``fidelity`` of ``planned`` epochs is that fraction of a new network's training; a
+    child's own training is its fine-tune (or repair) of ``inherit_epochs``, so it trains
+    ``fidelity * inherit_epochs / planned`` epochs of a schedule laid out over ``inherit_epochs``.
+    Its top rung is then exactly the fine-tune it gets without a schedule, and a rung continued
+    to the next ends where one trained straight through would. Counting the child's rungs on a
+    new network's scale instead would fine-tune a child on the front ``planned`` epochs, many
+    times its fine-tune without a schedule, for no more than a full-fidelity result.
+    """
+    if rung.final:
+        return Budget(inherit_epochs, inherit_epochs)
+    return Budget(rung.fidelity * inherit_epochs / rung.planned, inherit_epochs)
 
 
 def check_checkpoint(resume: Checkpoint, budget: Budget | None) -> None:

@@ -320,6 +320,7 @@ def test_a_schema_1_run_is_migrated_and_resumed(tmp_path):
     with sqlite3.connect(run / "run.db") as db:
         db.execute("ALTER TABLE candidates DROP COLUMN tell_order")
         db.execute("ALTER TABLE candidates DROP COLUMN asked_before")
+        db.execute("ALTER TABLE candidates DROP COLUMN cost")
         db.execute("DROP TABLE remeasures")
         db.execute("DROP TABLE scores")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
@@ -332,9 +333,10 @@ def test_a_schema_1_run_is_migrated_and_resumed(tmp_path):
     assert [(t.id, str(t.genome)) for t in resumed.trials] == [(t.id, str(t.genome)) for t in reference.trials]
     resumed.close()
     with RunStore.open(run) as store:
-        assert store.get_meta("schema_version") == SCHEMA_VERSION == 4
+        assert store.get_meta("schema_version") == SCHEMA_VERSION == 5
         assert store.remeasures() == []  # the table added in schema 3 exists, empty
         assert store.scores() == {}  # and the one added in schema 4
+        assert all(row.cost is None for row in store.candidates())  # the column added in schema 5, empty
 
 
 # -- Ray ------------------------------------------------------------------------------------------

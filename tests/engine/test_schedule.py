@@ -3,6 +3,7 @@ fidelity, epoch accounting, and exact resume mid-schedule (on the synthetic prob
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import numpy as np
@@ -174,6 +175,39 @@ def test_epochs_count_what_each_rung_adds_and_bound_the_search():
     with pytest.raises(UserError, match="epoch budget needs a problem that reports"):
         plain.run()
     assert len(plain.trials) == 1
+
+
+class _CheapRungs(SyntheticProblem):
+    """Reports that every evaluation trained a tenth of what its budget's fidelity says (as a
+    LEMONADE child's rung does: a fraction of its own, shorter, fine-tune)."""
+
+    def evaluate(self, proposal):
+        evaluation = super().evaluate(proposal)
+        previous = proposal.resume.fidelity if proposal.resume is not None else 0.0
+        return dataclasses.replace(evaluation, cost=(proposal.budget.fidelity - previous) / 10)
+
+
+def test_an_epoch_budget_counts_each_trials_reported_cost_and_a_resume_rebuilds_it(tmp_path):
+    def study(resume=False):
+        args = dict(schedule=ASHA(1, 9, 3))
+        if resume:
+            return Study.resume(tmp_path / "run", _CheapRungs(), RandomSearch(), **args)
+        return Study(_CheapRungs(), RandomSearch(), seed=2, out=tmp_path / "run", **args)
+
+    first = study()
+    first.optimize(epochs=6)
+    search = first.search
+    first.close()
+    by_id = {t.id: t for t in search.trials}
+    added = [t.fidelity - (by_id[t.parent_id].fidelity if t.operator == PROMOTE else 0) for t in search.trials]
+    assert [t.cost for t in search.trials] == pytest.approx([a / 10 for a in added])
+    assert search.epochs_spent == pytest.approx(sum(added) / 10)
+    assert 6 <= search.epochs_spent < 6 + 0.6  # ten times the trials of a budget counted by fidelity
+    resumed = study(resume=True)
+    assert resumed.search.epochs_spent == search.epochs_spent  # rebuilt from the stored costs, exactly
+    resumed.optimize(epochs=8)
+    resumed.close()
+    assert 8 <= resumed.search.epochs_spent < 8 + 0.6
 
 
 def test_a_resumed_run_must_keep_its_schedule(tmp_path):

@@ -15,13 +15,16 @@ from evonas.core.errors import UserError
 from evonas.core.objectives import Objective
 from evonas.core.problem import Budget, Checkpoint, Proposal
 from evonas.engine.executors import ProcessPool
+from evonas.api.study import Study
 from evonas.engine.driver import MaxEvaluations, Search, candidate_seed
 from evonas.engine.schedule import ASHA, PROMOTE
 from evonas.engine.store import RunStore
 from evonas.mobilenet import proxies
-from evonas.mobilenet.problem import ImageClassification, accuracy_objective
-from evonas.mobilenet.training import TrainState, accuracy, fit_budget, recalibrate_batchnorm, train, train_budget
+from evonas.mobilenet.problem import ImageClassification, accuracy_objective, child_budget
+from evonas.mobilenet.training import (TrainState, accuracy, fit_budget, recalibrate_batchnorm, steps_for, train,
+                                       train_budget)
 from morphisms import APPROXIMATE, FUNCTION_PRESERVING, MorphismPlan
+from populations.lemonade import Lemonade
 from populations.random_search import RandomSearch
 
 
@@ -169,18 +172,63 @@ def _child(problem, parent, function_preserving: bool, rng) -> tuple:
     raise AssertionError("no operator applies")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("function_preserving", [True, False], ids=["finetune", "repair"])
-def test_a_childs_first_rung_is_its_finetune_and_a_promotion_continues_it(problem, genome, function_preserving):
+def test_a_childs_budget_is_the_rungs_fraction_of_its_finetune():
+    bottom = child_budget(Budget(0.25, 2.25), 1.0)
+    assert bottom.fidelity == pytest.approx(1 / 9) and bottom.planned == 1.0
+    assert child_budget(Budget(0.75, 2.25), 0.5).fidelity == pytest.approx(1 / 6)
+    assert child_budget(Budget(2.25, 2.25), 0.5) == Budget(0.5, 0.5)  # the top rung: the whole fine-tune, exactly
+
+
+def _child_rungs(problem, genome, function_preserving: bool):
+    """A child trained at rung 0.5 of 1.5 and promoted to 1.5: (first rung, second rung, child genome, plan)."""
     parent = problem.evaluate(Proposal(genome, seed=1))
     child, plan = _child(problem, (genome, parent.weights), function_preserving, np.random.default_rng(0))
     first = problem.evaluate(Proposal(child, 0, "morph", plan, seed=2, budget=Budget(0.5, 1.5)))
-    assert first.metrics["inherited"] == 1.0 and first.fidelity == 0.5
-    assert first.train_state.finetune and first.train_state.step < first.train_state.total_steps
     checkpoint = Checkpoint(1, 0.5, first.metrics, first.weights, _roundtrip(first.train_state))
     second = problem.evaluate(Proposal(child, 1, PROMOTE, seed=3, budget=Budget(1.5, 1.5), resume=checkpoint))
+    return first, second, child, plan
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("function_preserving", [True, False], ids=["finetune", "repair"])
+def test_a_childs_rungs_are_fractions_of_its_finetune_and_a_promotion_continues_it(problem, genome,
+                                                                                   function_preserving):
+    first, second, _, _ = _child_rungs(problem, genome, function_preserving)
+    own = steps_for(problem.inherit_epochs, len(problem.splits.x_train), problem.train_config.batch_size)
+    assert first.metrics["inherited"] == 1.0 and first.fidelity == 0.5  # the trial stays on the schedule's rung
+    assert first.train_state.finetune and first.train_state.total_steps == own  # laid over its own fine-tune
+    assert first.train_state.step == steps_for(problem.inherit_epochs / 3, len(problem.splits.x_train),
+                                               problem.train_config.batch_size) < own
+    assert first.cost == pytest.approx(problem.inherit_epochs / 3)
     assert second.metrics["inherited"] == 1.0 and second.fidelity == 1.5 and second.train_state is None
+    assert second.cost == pytest.approx(problem.inherit_epochs * 2 / 3)
+    assert first.cost + second.cost == pytest.approx(problem.inherit_epochs)  # the rungs cost its fine-tune
     assert 0.0 <= second.metrics["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_a_child_checkpoint_of_an_older_run_continues_on_the_schedules_scale(problem, genome):
+    """Before children's rungs were scaled, a child's rung was laid over the schedule's top rung;
+    such a checkpoint (a resumed older run) continues on that scale, its cost the fidelity increment."""
+    old = ImageClassification(problem.splits, problem.space, problem.objectives, problem.train_config,
+                              problem.seed, inherit_epochs=1.5)  # rung 0.5 laid over 1.5: the old layout
+    parent = old.evaluate(Proposal(genome, seed=1))
+    child, plan = _child(old, (genome, parent.weights), True, np.random.default_rng(0))
+    first = old.evaluate(Proposal(child, 0, "morph", plan, seed=2, budget=Budget(0.5, 1.5)))
+    assert first.cost == pytest.approx(0.5)
+    checkpoint = Checkpoint(1, 0.5, first.metrics, first.weights, _roundtrip(first.train_state))
+    second = problem.evaluate(Proposal(child, 1, PROMOTE, seed=3, budget=Budget(1.5, 1.5), resume=checkpoint))
+    assert problem.inherit_epochs != 1.5 and second.cost is None and second.fidelity == 1.5
+
+
+@pytest.mark.slow
+def test_a_childs_top_rung_equals_its_finetune_without_a_schedule(problem, genome):
+    """Continued through two rungs, a function-preserving child ends with the very weights of its
+    ``inherit_epochs`` fine-tune without a schedule (same seed: same child weights, same shuffling)."""
+    _, second, child, plan = _child_rungs(problem, genome, function_preserving=True)
+    plain = problem.evaluate(Proposal(child, 0, "morph", plan, seed=2))
+    assert plain.metrics["inherited"] == 1.0 and plain.cost is None
+    _assert_same_weights(second.weights, plain.weights)
 
 
 def _search(problem, store=None, callbacks=()) -> Search:
@@ -253,3 +301,36 @@ def test_a_missing_checkpoint_file_stops_the_search_with_one_line(problem, tmp_p
     with pytest.raises(UserError, match="never restarted from scratch") as raised:
         search.run()
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_an_epoch_budget_counts_what_children_trained_and_a_resume_keeps_it_exact(tmp_path):
+    """Under ASHA a LEMONADE child's rung costs its fraction of ``inherit_epochs``; ``epochs_spent``
+    adds those costs, bounds the search, and is rebuilt exactly from the store on resume."""
+    from hardware.objectives import params
+
+    problem = ImageClassification.from_options((accuracy_objective(), params()), seed=0, epochs=1.0,
+                                               inherit_epochs=0.5)
+
+    def lemonade():
+        return Lemonade(n_pc=4, n_ac=2, n_init=2)
+
+    schedule = dict(schedule=ASHA(min_epochs=0.5, max_epochs=1.5, eta=3))
+    study = Study(problem, lemonade(), seed=1, out=tmp_path / "run", **schedule)
+    study.optimize(epochs=6)
+    search = study.search
+    study.close()
+    by_id = {t.id: t for t in search.trials}
+    children = [t for t in search.trials if t.metrics["inherited"] == 1.0]
+    assert any(t.operator != PROMOTE for t in children), "no child was trained"
+    expected = 0.0
+    for t in search.trials:
+        added = t.fidelity - (by_id[t.parent_id].fidelity if t.operator == PROMOTE else 0.0)
+        assert t.cost == (pytest.approx(added * 0.5 / 1.5) if t in children else None)
+        expected += t.cost if t in children else added
+    assert search.epochs_spent == pytest.approx(expected) and expected < sum(t.fidelity for t in search.trials)
+    assert 6 <= search.epochs_spent < 6 + 1.0  # one at a time: the last trial overran by at most one rung (0.5 -> 1.5)
+    resumed = Study.resume(tmp_path / "run", problem, lemonade(), **schedule)
+    assert resumed.search.epochs_spent == search.epochs_spent
+    assert [(t.id, t.cost) for t in resumed.trials] == [(t.id, t.cost) for t in search.trials]
+    resumed.close()
