@@ -16,7 +16,8 @@ exact, so the hypervolumes compare without timing noise.
 Writes ``results.json`` (every curve) and ``hypervolume.png`` (median and quartiles against
 epochs and against wall time) under ``--out``, and prints the median final hypervolumes and,
 per seed, the fraction of the budget ASHA needed to reach the full-fidelity run's final
-hypervolume.
+hypervolume. ``--seed-list``, ``--arms`` and ``--merge`` split the work over processes: e.g. one
+process per seed of one arm, merged with the other arm's runs from an earlier ``--out``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/mnist", help="an MNIST folder, or 'embedded' (a smoke test)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-list", default=None, help="comma-separated seeds to run (default: 0 .. --seeds - 1)")
+    ap.add_argument("--arms", default="asha,full", help="which arms to run: asha, full or both")
+    ap.add_argument("--merge", default=None, help="comma-separated --out folders of earlier runs: combine their "
+                    "runs (in the order given) into --out's results.json and plot, running nothing")
     ap.add_argument("--epoch-budget", type=float, default=45)
     ap.add_argument("--min-epochs", type=float, default=0.25)
     ap.add_argument("--max-epochs", type=float, default=2.25)
@@ -101,11 +106,23 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     names = {True: f"{args.strategy}+asha", False: f"{args.strategy} (full fidelity)"}
     runs: dict[str, list] = {name: [] for name in names.values()}
-    for seed in range(args.seeds):
-        for scheduled in (True, False):
-            runs[names[scheduled]].append(one_run(args, seed, scheduled))
-            print(f"seed {seed} {names[scheduled]}: {runs[names[scheduled]][-1]['trials']} trials, "
-                  f"hv {runs[names[scheduled]][-1]['curve'][-1][2]:.4f}", flush=True)
+    if args.merge:
+        for folder in args.merge.split(","):
+            for name, per_seed in json.loads((Path(folder) / "results.json").read_text())["runs"].items():
+                runs.setdefault(name, []).extend(per_seed)
+    else:
+        seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+        arms = [arm == "asha" for arm in ("asha", "full") if arm in args.arms.split(",")]
+        for seed in seeds:
+            for scheduled in arms:
+                runs[names[scheduled]].append({"seed": seed, **one_run(args, seed, scheduled)})
+                print(f"seed {seed} {names[scheduled]}: {runs[names[scheduled]][-1]['trials']} trials, "
+                      f"hv {runs[names[scheduled]][-1]['curve'][-1][2]:.4f}", flush=True)
+                (out / "results.json").write_text(json.dumps({"args": vars(args), "runs": runs}))  # so far
+    runs = {name: per_seed for name, per_seed in runs.items() if per_seed}
+    if len(runs) < 2 or len({len(per_seed) for per_seed in runs.values()}) > 1:
+        (out / "results.json").write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
+        return  # one arm, or unequal seeds: merge with --merge to compare
     asha, full = runs[names[True]], runs[names[False]]
     fractions = [epochs_to_reach(a["curve"], f["curve"][-1][2]) for a, f in zip(asha, full)]
     summary = {
