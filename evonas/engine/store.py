@@ -398,8 +398,8 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
     return db
 
 
-_ADDED_IN_2 = (("tell_order", "INTEGER"), ("asked_before", "INTEGER"))
-_ADDED_IN_5 = (("cost", "REAL"),)
+_ADDED_COLUMNS = ((2, (("tell_order", "INTEGER"), ("asked_before", "INTEGER"))), (5, (("cost", "REAL"),)))
+"""(schema version, the candidates' columns it added): what a migration adds to an older run."""
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -416,11 +416,8 @@ def _migrate(db: sqlite3.Connection) -> None:
                         f"{SCHEMA_VERSION}); upgrade evonas to resume it")
     if version < SCHEMA_VERSION:
         with db:
-            if version < 2:
-                for name, kind in _ADDED_IN_2:
-                    db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
-            if version < 5:
-                for name, kind in _ADDED_IN_5:
+            for added_in, columns in _ADDED_COLUMNS:
+                for name, kind in columns if version < added_in else ():
                     db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
             db.execute(_REMEASURES)
             db.execute(_SCORES)
