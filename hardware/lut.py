@@ -109,7 +109,7 @@ class BlockSpec:
         y = g.op(act, [g.conv(y, mid, mid, self.kernel, self.stride, groups=mid)])
         if self.se:
             squeezed = make_divisible(mid / 4)
-            s = g.op("ReduceMean", [y], axes=[2, 3], keepdims=1)
+            s = g.op("ReduceMean", [y, g.axes(2, 3)], keepdims=1)
             s = g.op("Relu", [g.conv(s, mid, squeezed, 1)])
             s = g.op("HardSigmoid", [g.conv(s, squeezed, mid, 1)], alpha=1.0 / 6)
             y = g.op("Mul", [y, s])
@@ -145,7 +145,7 @@ class HeadSpec:
         return _Head(self.in_ch, self.classes)
 
     def emit(self, g: "_OnnxGraph", x: str) -> str:
-        pooled = g.op("Flatten", [g.op("ReduceMean", [x], axes=[2, 3], keepdims=0)], axis=1)
+        pooled = g.op("ReduceMean", [x, g.axes(2, 3)], keepdims=0)  # (1, C): the exporter drops the flatten
         return g.op("Gemm", [pooled, g.const((self.classes, self.in_ch)), g.const((self.classes,))],
                     alpha=1.0, beta=1.0, transB=1)
 
@@ -235,6 +235,12 @@ class _OnnxGraph:
         name = self._name("w")
         array = (0.1 * self.rng.standard_normal(shape)).astype(np.float32)
         self.initializers.append(numpy_helper.from_array(array, name))
+        return name
+
+    def axes(self, *axes: int) -> str:
+        """An int64 initializer holding ``axes`` (a reduction's axes are an input since opset 18)."""
+        name = self._name("axes")
+        self.initializers.append(numpy_helper.from_array(np.array(axes, dtype=np.int64), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:

@@ -6,24 +6,28 @@ time the batch-1 graph, and ``evonas export`` writes the same graph with a dynam
 
 from __future__ import annotations
 
-import io
-import warnings
+import logging
 
 import torch
 from torch import nn
 
-OPSET = 17
+OPSET = 18
+"""The ONNX opset: the lowest the dynamo exporter implements (it would convert down with a warning)."""
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 BATCH_AXIS = "batch"
 """The name of axis 0 of the input and the output in a dynamic-batch export."""
 
+_EXPORTER_LOGGERS = ("torch.onnx", "onnxscript")
+"""Loggers the exporter reports its progress through (e.g. "torchvision is not installed")."""
+
 
 def to_onnx(model: nn.Module, input_shape: tuple[int, int, int], dynamic_batch: bool = False) -> bytes:
     """Export ``model`` in eval mode at ``input_shape`` (C, H, W) to ONNX bytes.
 
-    Uses the TorchScript exporter (``dynamo=False``): it needs no extra package and handles
-    these convolutional networks exactly.
+    Uses torch's supported exporter (``dynamo=True``, through ``torch.export``; it needs the
+    ``onnxscript`` package), which also optimises the graph (batch norm folded into convolutions,
+    no ``Identity`` nodes).
 
     Args:
         model: the network (its training mode is restored afterwards).
@@ -33,14 +37,27 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, int, int], dynamic_batch: 
     """
     was_training = model.training
     model.eval()
-    buffer = io.BytesIO()
-    axes = {INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}} if dynamic_batch else None
+    shapes = ({0: torch.export.Dim(BATCH_AXIS, min=1)},) if dynamic_batch else None
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(model, (torch.zeros(1, *input_shape),), buffer, dynamo=False,
-                              opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes=axes)
+        with torch.no_grad(), _quiet_exporter():
+            program = torch.onnx.export(model, (torch.zeros(1, *input_shape),), dynamo=True, opset_version=OPSET,
+                                        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                        dynamic_shapes=shapes, verbose=False)
     finally:
         model.train(was_training)
-    return buffer.getvalue()
+    return program.model_proto.SerializeToString()
+
+
+class _quiet_exporter:
+    """Raises the exporter's loggers to ERROR for one export: per candidate, its INFO and WARNING
+    lines (progress, optional torchvision operators it skips) would flood a search's stderr."""
+
+    def __enter__(self) -> None:
+        loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+        self._levels = [(logger, logger.level) for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
+
+    def __exit__(self, *exc) -> None:
+        for logger, level in self._levels:
+            logger.setLevel(level)
