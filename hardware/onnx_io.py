@@ -6,7 +6,9 @@ time the batch-1 graph, and ``evonas export`` writes the same graph with a dynam
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -48,16 +50,16 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, int, int], dynamic_batch: 
     return program.model_proto.SerializeToString()
 
 
-class _quiet_exporter:
-    """Raises the exporter's loggers to ERROR for one export: per candidate, its INFO and WARNING
-    lines (progress, optional torchvision operators it skips) would flood a search's stderr."""
-
-    def __enter__(self) -> None:
-        loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
-        self._levels = [(logger, logger.level) for logger in loggers]
-        for logger in loggers:
-            logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
-
-    def __exit__(self, *exc) -> None:
-        for logger, level in self._levels:
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's loggers at ERROR for one export: per candidate, their INFO and WARNING lines
+    (progress, optional torchvision operators it skips) would flood a search's stderr."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
             logger.setLevel(level)
