@@ -23,7 +23,8 @@ from scipy.stats import spearmanr
 
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
-from hardware.lut import LatencyTable, build_table, entry_protocol, genome_layers
+from hardware.layers import genome_layers
+from hardware.lut import LatencyTable, build_table, entry_protocol
 from hardware.registry import get_target
 
 

@@ -1,7 +1,7 @@
 """The plug-in point for targets the user owns: a board, a phone, a remote server.
 
 Subclass :class:`ExternalTarget` (public as ``evonas.ExternalTarget``) and implement one method, ``latency_ms(onnx_path)``: it
-gets the path of the exported ONNX file (batch 1, input named ``input``) and returns either
+gets the path of the network's ONNX file (batch 1, input ``input``, output ``logits``) and returns either
 one latency in milliseconds or the list of per-run timings it took (then evonas applies its
 own outlier rule and reports their median and interquartile range). Or wrap a function
 with :class:`CallableTarget` (``evonas.CallableTarget``). Use it from Python (``ImageClassification(..., target=...)``)
@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hardware.onnx_io import to_onnx
+from hardware.layers import onnx_for_timing
 from hardware.targets import LatencyMeasurement, Target, TimingProtocol, summarize
 
 LatencyResult = float | Sequence[float]
@@ -42,7 +42,7 @@ class ExternalTarget(Target):
     def measure(self, model, input_shape) -> LatencyMeasurement:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.onnx"
-            path.write_bytes(to_onnx(model, input_shape))
+            path.write_bytes(onnx_for_timing(model, input_shape))
             return as_measurement(self.latency_ms(path), self.protocol)
 
 

@@ -88,7 +88,7 @@ class TorchCUDA(Target):
 
 @dataclass
 class OnnxRuntimeCUDA(OnnxRuntimeCPU):
-    """ONNX Runtime's CUDAExecutionProvider on the exported ONNX file, batch 1.
+    """ONNX Runtime's CUDAExecutionProvider on the network's batch-1 ONNX graph.
 
     ``sess.run`` returns host outputs, so wall-clock timing includes the copies a deployed
     caller pays.

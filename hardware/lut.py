@@ -1,7 +1,8 @@
 """A calibrated lookup-table latency predictor for the MobileNetV3-like space.
 
-A network is a stem, a chain of inverted-residual blocks and a head (pool + classifier).
-:func:`build_table` times every distinct layer configuration of a space once on a target:
+A network is a stem, a chain of inverted-residual blocks and a head (pool + classifier; the
+layers are described in :mod:`hardware.layers`). :func:`build_table` times every distinct layer
+configuration of a space once on a target:
 a block is (in_ch, out_ch, kernel, expand, stride, act, se, input resolution), a stem is
 (in_ch, width, stride, resolution), a head (in_ch, classes, resolution). Summing a network's
 entries double-counts per-call overhead and misses fusion across layers, so a whole-network
@@ -10,9 +11,8 @@ measured networks. The table is saved as versioned JSON with the environment fin
 was built in; :meth:`LatencyTable.load` refuses it on another machine or library version
 unless forced.
 
-For ONNX Runtime targets the layers are emitted directly as ONNX graphs (the same operators
-torch's exporter produces for these modules, BatchNorm folded into the convolutions; a test
-checks they match), which is ~100x faster than exporting each layer through torch.
+For ONNX Runtime targets each layer is emitted directly as an ONNX graph
+(:func:`hardware.layers.layers_to_onnx`), as a target's whole networks are.
 """
 
 from __future__ import annotations
@@ -24,19 +24,17 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
-from torch import nn
 
-from evonas.mobilenet.builder import InvertedResidual, MobileNetLike, SqueezeExcite, build, init_weights, make_divisible
 from evonas.core.errors import UserError
-from evonas.mobilenet.space import Activation, Genome, MobileNetSpace, SpaceConfig
+from evonas.mobilenet.builder import build, init_weights
+from evonas.mobilenet.space import Genome, MobileNetSpace, SpaceConfig
 from hardware.fingerprint import differences, environment_fingerprint
-from hardware.onnx_io import OPSET
+from hardware.layers import (BlockSpec, LayerSpec, genome_layers, input_shape_of, layers_to_onnx, model_layers,
+                             space_layers)
 from hardware.registry import get_target
 from hardware.targets import LatencyMeasurement, OnnxRuntimeCPU, Target, TimingProtocol
 
@@ -51,221 +49,6 @@ def entry_protocol(repeats: int = 30) -> TimingProtocol:
 
 
 ENTRY_PROTOCOL = entry_protocol()
-
-
-def _out(size: int, stride: int) -> int:
-    return (size - 1) // stride + 1
-
-
-# -- layer specifications -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StemSpec:
-    """3x3 stem convolution + BatchNorm + h-swish."""
-
-    in_ch: int
-    out_ch: int
-    stride: int
-    height: int
-    width: int
-
-    @property
-    def key(self) -> str:
-        return f"stem-in:{self.height}x{self.width}x{self.in_ch}-out:{self.out_ch}-s:{self.stride}"
-
-    def module(self) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(self.in_ch, self.out_ch, 3, self.stride, padding=1, bias=False),
-                             nn.BatchNorm2d(self.out_ch), nn.Hardswish())
-
-    def emit(self, g: "_OnnxGraph", x: str) -> str:
-        return g.op("HardSwish", [g.conv(x, self.in_ch, self.out_ch, 3, self.stride)])
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """One :class:`~evonas.mobilenet.builder.InvertedResidual` at a given input resolution."""
-
-    in_ch: int
-    out_ch: int
-    kernel: int
-    expand: int
-    stride: int
-    act: str
-    se: bool
-    height: int
-    width: int
-
-    @property
-    def key(self) -> str:
-        return (f"block-in:{self.height}x{self.width}x{self.in_ch}-out:{self.out_ch}-k:{self.kernel}"
-                f"-e:{self.expand}-s:{self.stride}-act:{self.act}-se:{int(self.se)}")
-
-    def module(self) -> nn.Module:
-        return InvertedResidual(self.in_ch, self.out_ch, self.kernel, self.expand, self.stride, self.act, self.se)
-
-    def emit(self, g: "_OnnxGraph", x: str) -> str:
-        act = "HardSwish" if self.act == Activation.HSWISH else "Relu"
-        mid = self.in_ch * self.expand
-        y = g.op(act, [g.conv(x, self.in_ch, mid, 1)])
-        y = g.op(act, [g.conv(y, mid, mid, self.kernel, self.stride, groups=mid)])
-        if self.se:
-            squeezed = make_divisible(mid / 4)
-            s = g.op("ReduceMean", [y, g.axes(2, 3)], keepdims=1)
-            s = g.op("Relu", [g.conv(s, mid, squeezed, 1)])
-            s = g.op("HardSigmoid", [g.conv(s, squeezed, mid, 1)], alpha=1.0 / 6)
-            y = g.op("Mul", [y, s])
-        y = g.conv(y, mid, self.out_ch, 1)
-        return g.op("Add", [x, y]) if self.stride == 1 and self.in_ch == self.out_ch else y
-
-
-class _Head(nn.Module):
-    """Global average pool + linear classifier, as in :class:`~evonas.mobilenet.builder.MobileNetLike`."""
-
-    def __init__(self, in_ch: int, classes: int):
-        super().__init__()
-        self.classifier = nn.Linear(in_ch, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(x.mean(dim=(2, 3)), 1))
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """Global average pool + flatten + linear classifier."""
-
-    in_ch: int
-    classes: int
-    height: int
-    width: int
-
-    @property
-    def key(self) -> str:
-        return f"head-in:{self.height}x{self.width}x{self.in_ch}-classes:{self.classes}"
-
-    def module(self) -> nn.Module:
-        return _Head(self.in_ch, self.classes)
-
-    def emit(self, g: "_OnnxGraph", x: str) -> str:
-        pooled = g.op("ReduceMean", [x, g.axes(2, 3)], keepdims=0)  # (1, C): the exporter drops the flatten
-        return g.op("Gemm", [pooled, g.const((self.classes, self.in_ch)), g.const((self.classes,))],
-                    alpha=1.0, beta=1.0, transB=1)
-
-
-LayerSpec = Union[StemSpec, BlockSpec, HeadSpec]
-
-
-def input_shape_of(spec: LayerSpec) -> tuple[int, int, int]:
-    """(C, H, W) of a layer's input."""
-    return spec.in_ch, spec.height, spec.width
-
-
-def output_shape_of(spec: LayerSpec) -> tuple[int, ...]:
-    """Shape of a layer's output without the batch: (C, H, W), or (classes,) for the head."""
-    if isinstance(spec, HeadSpec):
-        return (spec.classes,)
-    return spec.out_ch, _out(spec.height, spec.stride), _out(spec.width, spec.stride)
-
-
-# -- a network as layers ---------------------------------------------------------------------------
-def genome_layers(genome: Genome, config: SpaceConfig, input_shape: tuple[int, int, int],
-                  num_classes: int) -> list[LayerSpec]:
-    """The layers of ``genome`` built by :func:`evonas.mobilenet.builder.build` at ``input_shape``."""
-    c, h, w = input_shape
-    layers: list[LayerSpec] = [StemSpec(c, genome.stem, config.stem_stride, h, w)]
-    h, w, ch = _out(h, config.stem_stride), _out(w, config.stem_stride), genome.stem
-    for stage, stride in zip(genome.stages, config.strides):
-        for j, b in enumerate(stage.blocks):
-            s = stride if j == 0 else 1
-            layers.append(BlockSpec(ch, stage.width, b.kernel, b.expand, s, stage.act, stage.se, h, w))
-            h, w, ch = _out(h, s), _out(w, s), stage.width
-    layers.append(HeadSpec(ch, num_classes, h, w))
-    return layers
-
-
-def model_layers(model: MobileNetLike, input_shape: tuple[int, int, int]) -> list[LayerSpec]:
-    """The layers of a built :class:`~evonas.mobilenet.builder.MobileNetLike` (same as :func:`genome_layers`)."""
-    c, h, w = input_shape
-    conv = model.stem[0]
-    stride = conv.stride[0]
-    layers: list[LayerSpec] = [StemSpec(c, conv.out_channels, stride, h, w)]
-    h, w = _out(h, stride), _out(w, stride)
-    for block in (m for m in model.stages.modules() if isinstance(m, InvertedResidual)):
-        s, in_ch = block.dw_conv.stride[0], block.expand_conv.in_channels
-        layers.append(BlockSpec(in_ch, block.project_conv.out_channels, block.dw_conv.kernel_size[0],
-                                block.dw_conv.in_channels // in_ch, s,
-                                Activation.HSWISH if isinstance(block.expand_act, nn.Hardswish) else Activation.RELU,
-                                isinstance(block.se, SqueezeExcite), h, w))
-        h, w = _out(h, s), _out(w, s)
-    layers.append(HeadSpec(model.classifier.in_features, model.classifier.out_features, h, w))
-    return layers
-
-
-def space_layers(config: SpaceConfig, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerSpec]:
-    """Every distinct layer any genome of the space can contain, in a stable order."""
-    c, h, w = input_shape
-    layers: list[LayerSpec] = [StemSpec(c, s, config.stem_stride, h, w) for s in config.stem_widths]
-    h, w = _out(h, config.stem_stride), _out(w, config.stem_stride)
-    inputs: tuple[int, ...] = config.stem_widths
-    for widths, stride in zip(config.stage_widths, config.strides):
-        h2, w2 = _out(h, stride), _out(w, stride)
-        for out_ch in widths:
-            for k in config.kernels:
-                for e in config.expands:
-                    for act in Activation:
-                        for se in (False, True):
-                            layers += [BlockSpec(i, out_ch, k, e, stride, act, se, h, w) for i in inputs]
-                            if config.max_depth > 1:
-                                layers.append(BlockSpec(out_ch, out_ch, k, e, 1, act, se, h2, w2))
-        h, w, inputs = h2, w2, widths
-    layers += [HeadSpec(i, num_classes, h, w) for i in inputs]
-    return list(dict.fromkeys(layers))
-
-
-# -- ONNX emission ---------------------------------------------------------------------------------
-class _OnnxGraph:
-    """A tiny ONNX graph writer for the layers above (random weights: values do not change latency)."""
-
-    def __init__(self, rng: np.random.Generator):
-        self.rng, self.nodes, self.initializers, self._n = rng, [], [], 0
-
-    def _name(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}_{self._n}"
-
-    def const(self, shape: tuple[int, ...]) -> str:
-        name = self._name("w")
-        array = (0.1 * self.rng.standard_normal(shape)).astype(np.float32)
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def axes(self, *axes: int) -> str:
-        """An int64 initializer holding ``axes`` (a reduction's axes are an input since opset 18)."""
-        name = self._name("axes")
-        self.initializers.append(numpy_helper.from_array(np.array(axes, dtype=np.int64), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
-        out = self._name(op_type)
-        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
-        return out
-
-    def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> str:
-        return self.op("Conv", [x, self.const((cout, cin // groups, k, k)), self.const((cout,))],
-                       dilations=[1, 1], group=groups, kernel_shape=[k, k], pads=[k // 2] * 4,
-                       strides=[stride, stride])
-
-
-def layers_to_onnx(layers: Sequence[LayerSpec], seed: int = 0) -> bytes:
-    """Consecutive ``layers`` as one ONNX model (input ``input``, batch 1), serialised."""
-    g = _OnnxGraph(np.random.default_rng(seed))
-    y = "input"
-    for layer in layers:
-        y = layer.emit(g, y)
-    graph = helper.make_graph(g.nodes, "layers", [helper.make_tensor_value_info(
-        "input", TensorProto.FLOAT, [1, *input_shape_of(layers[0])])],
-        [helper.make_tensor_value_info(y, TensorProto.FLOAT, [1, *output_shape_of(layers[-1])])], g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
 
 
 # -- timing --------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from evonas.core.options import Range, check_fields, checked
 from hardware import drift
 from hardware.drift import Calibration, CalibrationFile, Compensation
 from hardware.memory import peak_memory_mb_onnx, peak_memory_mb_torch
-from hardware.onnx_io import to_onnx
+from hardware.layers import onnx_for_timing
+from hardware.onnx_io import OPSET
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,8 @@ class Target(abc.ABC):
 
 @dataclass
 class OnnxRuntimeCPU(Target):
-    """ONNX Runtime, CPU execution provider, on the exported ONNX file.
+    """ONNX Runtime, CPU execution provider, on the network's batch-1 ONNX graph
+    (:func:`~hardware.layers.onnx_for_timing`).
 
     Args:
         threads: intra-op threads (1 for ``edge-cpu``; 0 lets ORT use every core).
@@ -356,13 +358,13 @@ class OnnxRuntimeCPU(Target):
         return ["CPUExecutionProvider"]
 
     def measure(self, model, input_shape):
-        return self.measure_onnx(to_onnx(model, input_shape), input_shape)
+        return self.measure_onnx(onnx_for_timing(model, input_shape), input_shape)
 
     def peak_memory_mb(self, model, input_shape):
-        return peak_memory_mb_onnx(to_onnx(model, input_shape), input_shape, self.threads, tuple(self.providers()))
+        return peak_memory_mb_onnx(onnx_for_timing(model, input_shape), input_shape, self.threads, tuple(self.providers()))
 
     def profile(self, model, input_shape):
-        onnx_bytes = to_onnx(model, input_shape)  # export once for both measurements
+        onnx_bytes = onnx_for_timing(model, input_shape)  # export once for both measurements
         return InferenceProfile(self.measure_onnx(onnx_bytes, input_shape),
                                 peak_memory_mb_onnx(onnx_bytes, input_shape, self.threads, tuple(self.providers())))
 
@@ -377,13 +379,13 @@ class OnnxRuntimeCPU(Target):
         return self._measure_runs([self._runner(b, input_shape) for b in onnx_models], input_shape)
 
     def measure_side_by_side(self, models, input_shape):
-        return self.measure_onnx_side_by_side([to_onnx(m, input_shape) for m in models], input_shape)
+        return self.measure_onnx_side_by_side([onnx_for_timing(m, input_shape) for m in models], input_shape)
 
     def _measure_runs(self, runs: list[Callable[[], object]], input_shape: tuple[int, int, int]
                       ) -> list[LatencyMeasurement]:
         ref_run, ref_shape = None, tuple(self.reference_shape or input_shape)
         if self.compensation is not None:
-            ref_run = self._reference(ref_shape, lambda model: self._runner(to_onnx(model, ref_shape), ref_shape))
+            ref_run = self._reference(ref_shape, lambda model: self._runner(onnx_for_timing(model, ref_shape), ref_shape))
         with prioritized(self.raise_priority):
             runs[0]()  # lets the scheduler place the re-prioritised process before pinning
             with pinned(self.pin_core):
@@ -398,7 +400,7 @@ class OnnxRuntimeCPU(Target):
 
     def settings(self) -> dict:
         return {**super().settings(), "threads": self.threads, "pin_core": self.pin_core,
-                "raise_priority": self.raise_priority, "provider": self.providers()[0],
+                "raise_priority": self.raise_priority, "provider": self.providers()[0], "opset": OPSET,
                 "onnxruntime": ort.__version__}
 
 

@@ -83,9 +83,9 @@ def test_cli_custom_objective_from_the_example(tmp_path):
     front, history = cli_json("front", str(out)), cli_json("history", str(out))
     assert front and all("size_mb" in row["objectives"] for row in front)
     assert len(history) == 3 and all("size_mb" in row["metrics"] for row in history)
-    run([sys.executable, "-m", "evonas", "export", str(out), "--out", str(exported)])
+    run([sys.executable, "-m", "evonas", "export", str(out), "--out", str(exported), "--select", str(front[0]["id"])])
     manifest = json.loads((exported / "manifest.json").read_text())
-    assert manifest["models"] and all("size_mb" in m["objectives"] for m in manifest["models"])
+    assert [m["objectives"]["size_mb"] for m in manifest["models"]] == [front[0]["objectives"]["size_mb"]]
 
 
 @pytest.mark.slow

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from evonas.mobilenet.space import Activation, Genome, SpaceConfig
 
@@ -114,3 +117,21 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> None:
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.01, generator=generator)
                 m.bias.zero_()
+
+
+_CONV_BN = (("expand_conv", "expand_bn"), ("dw_conv", "dw_bn"), ("project_conv", "project_bn"))
+
+
+def fold_batchnorm(model: MobileNetLike) -> MobileNetLike:
+    """A copy of ``model`` in eval mode with every BatchNorm folded into the convolution before it.
+
+    The convolutions gain a bias and the BatchNorms become identities: the same function in eval
+    mode (the running statistics), with fewer operators to trace or emit. ``model`` is unchanged.
+    """
+    folded = copy.deepcopy(model).eval()
+    folded.stem[0], folded.stem[1] = fuse_conv_bn_eval(folded.stem[0], folded.stem[1]), nn.Identity()
+    for block in (m for m in folded.stages.modules() if isinstance(m, InvertedResidual)):
+        for conv, bn in _CONV_BN:
+            setattr(block, conv, fuse_conv_bn_eval(getattr(block, conv), getattr(block, bn)))
+            setattr(block, bn, nn.Identity())
+    return folded

@@ -155,9 +155,10 @@ def test_three_objectives_front_history_and_export(tmp_path, capsys):
     assert all(set(names) <= set(h["objectives"]) for h in json.loads(capsys.readouterr().out))
     assert main(["front", str(out)]) == 0
     assert "params" in capsys.readouterr().out.splitlines()[1]
-    assert main(["export", str(out), "--out", str(onnx_dir)]) == 0
+    # one member: exporting the whole front is tested in test_export_matches_front_and_runs_in_onnxruntime
+    assert main(["export", str(out), "--out", str(onnx_dir), "--select", str(front[-1]["id"])]) == 0
     manifest = json.loads((onnx_dir / "manifest.json").read_text())
-    assert [list(m["objectives"]) for m in manifest["models"]] == [names] * len(front)
+    assert [(m["candidate_id"], list(m["objectives"])) for m in manifest["models"]] == [(front[-1]["id"], names)]
 
 
 @pytest.mark.slow
@@ -255,5 +256,5 @@ def test_asha_from_the_command_line_through_history_front_report_and_export(tmp_
     assert front and all(f["fidelity"] == 0.75 and f["operator"] == "promote" for f in front)
     assert main(["report", str(out)]) == 0
     assert "fidelity 0.75, the highest reached" in (out / "report" / "report.html").read_text()
-    assert main(["export", str(out), "--out", str(onnx_dir)]) == 0
+    assert main(["export", str(out), "--out", str(onnx_dir), "--select", str(front[0]["id"])]) == 0
     assert json.loads((onnx_dir / "manifest.json").read_text())["front_fidelity"] == 0.75

@@ -205,6 +205,7 @@ def _count(db: Path, where: str) -> int:
 
 def _hold(path: str, kind: str, seconds: float, events) -> None:
     gate.install(path)
+    events.put((kind, "ask", time.monotonic()))
     with (gate.computing() if kind == "compute" else gate.timing()):
         events.put((kind, "in", time.monotonic()))
         time.sleep(seconds)
@@ -216,21 +217,27 @@ def test_timing_gate_keeps_timing_apart_from_compute(tmp_path):
     """Two workers compute at once; a measurement waits for both, and compute asked for meanwhile waits for it."""
     path = str(tmp_path / "gate.lock")
     ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
+    events, log = ctx.Queue(), []
+
+    def until(kind: str, what: str, count: int = 1) -> None:
+        while sum(e[:2] == (kind, what) for e in log) < count:
+            log.append(events.get(timeout=60))
+
     procs = [ctx.Process(target=_hold, args=(path, "compute", 1.0, events)) for _ in range(2)]
     for p in procs:
         p.start()
-    first = [events.get(timeout=30) for _ in range(2)]  # both computing: shared
+    until("compute", "in", 2)  # both computing: shared
+    assert not any(e[:2] == ("compute", "out") for e in log)
     timer = ctx.Process(target=_hold, args=(path, "timing", 0.5, events))
     timer.start()
+    until("timing", "ask")  # a process starts slowly on a busy machine: wait until the timer is asking
     time.sleep(0.3)
     late = ctx.Process(target=_hold, args=(path, "compute", 0.1, events))
     late.start()
-    rest = [events.get(timeout=30) for _ in range(6)]
+    until("compute", "out", 3)
+    until("timing", "out")
     for p in [*procs, timer, late]:
         p.join(30)
-    log = first + rest
-    assert [e[:2] for e in first] == [("compute", "in")] * 2
     t_in = next(e[2] for e in log if e[:2] == ("timing", "in"))
     t_out = next(e[2] for e in log if e[:2] == ("timing", "out"))
     compute_out = [e[2] for e in log if e[:2] == ("compute", "out")]

@@ -23,7 +23,7 @@ from hardware import drift
 from hardware.drift import Calibration, CalibrationFile, Compensation, Conditions, Estimate
 from hardware.gpu import OnnxRuntimeCUDA, require_cuda_session
 from hardware.objectives import LatencySource
-from hardware.onnx_io import to_onnx
+from hardware.layers import onnx_for_timing
 from hardware.registry import get_target
 from hardware.targets import LatencyMeasurement, TimingProtocol, pinned, time_compensated, time_runs
 
@@ -295,7 +295,7 @@ def test_a_stored_compensated_latency_is_reused_whole(tmp_path):
 
 
 def test_onnx_gpu_refuses_a_session_that_fell_back_to_the_cpu():
-    sess = ort.InferenceSession(to_onnx(_model(), SHAPE), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(onnx_for_timing(_model(), SHAPE), providers=["CPUExecutionProvider"])
     with pytest.raises(UserError, match="refusing to time the CPU as the GPU"):
         require_cuda_session(sess)
     if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -318,7 +318,8 @@ def test_profile_warns_in_one_line_when_the_machine_is_too_noisy(tmp_path):
 
 
 def test_lookup_table_entries_are_compensated_against_one_small_reference(tmp_path):
-    from hardware.lut import ENTRY_REFERENCE_SHAPE, entry_protocol, space_layers, time_layer, with_protocol
+    from hardware.layers import space_layers
+    from hardware.lut import ENTRY_REFERENCE_SHAPE, entry_protocol, time_layer, with_protocol
 
     target = get_target("edge-cpu")
     target.compensation = replace(target.compensation, calibration_seconds=QUICK_CALIBRATION)

@@ -19,7 +19,7 @@ from evonas.core.errors import UserError
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from hardware.external import CallableTarget
 from hardware.fingerprint import differences, environment_fingerprint
-from hardware.onnx_io import to_onnx
+from hardware.layers import onnx_for_timing
 from hardware.registry import TARGETS, get_target
 from hardware.targets import OnnxRuntimeCPU, TimingProtocol, TorchCPU, pinned, summarize
 
@@ -49,10 +49,10 @@ def test_edge_cpu_definition_one_pinned_sequential_thread():
     s = t.settings()
     assert (s["threads"], s["pin_core"], s["provider"], s["batch"]) == (1, "auto", "CPUExecutionProvider", 1)
     assert s["raise_priority"] is True
-    options = t.session(to_onnx(small_model(), SHAPE)).get_session_options()
+    options = t.session(onnx_for_timing(small_model(), SHAPE)).get_session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
-    assert t.session(to_onnx(small_model(), SHAPE)).get_providers() == ["CPUExecutionProvider"]
+    assert t.session(onnx_for_timing(small_model(), SHAPE)).get_providers() == ["CPUExecutionProvider"]
 
 
 def test_onnx_cpu_and_cpu_definitions():

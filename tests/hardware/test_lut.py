@@ -7,19 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-import torch
 
 from evonas.mobilenet.builder import build
 from evonas.cli import main
 from evonas.core.errors import UserError
 from evonas.mobilenet.space import MobileNetSpace, SpaceConfig
 from evonas.engine.store import RunStore
-from hardware.lut import (LatencyTable, PredictedLatency, build_table, entry_protocol, fit_correction,
-                          genome_layers, layers_to_onnx, model_layers, space_layers)
+from hardware.layers import genome_layers, space_layers
+from hardware.lut import LatencyTable, PredictedLatency, build_table, entry_protocol, fit_correction
 from hardware.ofa_lut import load_ofa_table, ofa_latency_ms, ofa_table_path
-from hardware.onnx_io import to_onnx
 from hardware.registry import get_target
 from hardware.targets import TimingProtocol
 from conftest import shared_data
@@ -32,27 +29,6 @@ QUICK_TIMING = ["--compensate", "false", "--repeats-min", "10", "--min-seconds",
 checks compensation)."""
 TINY_SPACE = SpaceConfig(stem_widths=(8,), stage_widths=((8,), (16,), (16,), (24,), (24,)),
                          depths=(1, 2), kernels=(3, 5), expands=(3,), stem_stride=1)
-
-
-def _op_types(onnx_bytes: bytes) -> list[str]:
-    return [n.op_type for n in onnx.load_from_string(onnx_bytes).graph.node if n.op_type != "Identity"]
-
-
-@pytest.mark.parametrize("shape", [(3, 16, 16), (3, 64, 48)])
-def test_layers_of_genome_and_model_agree_and_emitted_onnx_matches_torch_export(shape):
-    config = SpaceConfig.for_resolution(min(shape[1:]))
-    space, rng = MobileNetSpace(config), np.random.default_rng(0)
-    every = set(space_layers(config, shape, 10))
-    for _ in range(2):
-        genome = space.sample(rng)
-        model = build(genome, config, shape, 10)
-        layers = genome_layers(genome, config, shape, 10)
-        assert layers == model_layers(model, shape) and set(layers) <= every
-        emitted = onnx.load_from_string(layers_to_onnx(layers))
-        exported = onnx.load_from_string(to_onnx(model, shape))
-        assert _op_types(emitted.SerializeToString()) == _op_types(exported.SerializeToString())
-        shapes = lambda m: sorted(tuple(i.dims) for i in m.graph.initializer if len(i.dims) == 4)  # noqa: E731
-        assert shapes(emitted) == shapes(exported)
 
 
 def test_fit_correction_recovers_a_linear_relation():

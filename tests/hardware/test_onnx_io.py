@@ -1,8 +1,10 @@
-"""The one ONNX export (torch's dynamo exporter) on every option of the space.
+"""The two ONNX writers on every option of the space: torch's dynamo exporter and the emitter.
 
 One network whose stages cover ReLU and h-swish, with and without squeeze-excitation, and every
-depthwise kernel, exported at batch 1 (what targets time) and with a dynamic batch (what bundles
-ship): the full ONNX checker passes, ONNX Runtime matches torch, and no DeprecationWarning is raised.
+depthwise kernel, exported at batch 1 and with a dynamic batch (what bundles ship): the full ONNX
+checker passes, ONNX Runtime matches torch, and no DeprecationWarning is raised. The graph a
+target times (emitted from the layers and the model's weights) has the exported graph's operators
+and weight shapes, and the same outputs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.space import Activation, Block, MobileNetSpace, SpaceConfig
+from hardware.layers import genome_layers, layers_to_onnx, model_layers, model_weights, onnx_for_timing, space_layers
 from hardware.onnx_io import BATCH_AXIS, INPUT_NAME, OPSET, OUTPUT_NAME, to_onnx
 
 SHAPE = (3, 32, 32)
@@ -33,7 +36,14 @@ def every_option_model() -> torch.nn.Module:
     stages = tuple(replace(stage, act=act, se=se, blocks=tuple(Block(next(kernels), b.expand) for b in stage.blocks))
                    for stage, (act, se) in zip(genome.stages, itertools.cycle(OPTIONS)))
     assert len(genome.stages) >= len(OPTIONS)
-    return build(replace(genome, stages=stages), CONFIG, SHAPE, 10, torch.Generator().manual_seed(0))
+    model = build(replace(genome, stages=stages), CONFIG, SHAPE, 10, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # BatchNorm statistics away from (0, 1), so that folding them is tested
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.normal_(0, 0.5, generator=generator)
+            bn.running_var.uniform_(0.5, 2.0, generator=generator)
+            bn.bias.normal_(0, 0.2, generator=generator)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +84,79 @@ def test_every_option_exports_checked_and_matches_torch(model, exports, dynamic)
         np.testing.assert_allclose(session.run(None, {INPUT_NAME: x})[0], expected, atol=1e-4, rtol=0)
 
 
-def test_export_restores_the_training_mode():
+def _op_types(proto: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in proto.graph.node if n.op_type != "Identity"]
+
+
+def _weight_shapes(proto: onnx.ModelProto) -> list[tuple[int, ...]]:
+    return sorted(tuple(i.dims) for i in proto.graph.initializer if len(i.dims) >= 2)
+
+
+@pytest.mark.xdist_group("onnx_exports")
+def test_timed_graph_is_the_exported_graph_with_the_same_outputs(model, exports):
+    timed = onnx.load_from_string(onnx_for_timing(model, SHAPE))
+    exported = onnx.load_from_string(exports[False])
+    onnx.checker.check_model(timed, full_check=True)
+    assert _op_types(timed) == _op_types(exported)
+    assert _weight_shapes(timed) == _weight_shapes(exported)
+    assert [i.name for i in timed.graph.input] == [INPUT_NAME] and [o.name for o in timed.graph.output] == [OUTPUT_NAME]
+    assert batch_dims(timed) == [1, 1]
+    x = np.random.default_rng(2).standard_normal((1, *SHAPE)).astype(np.float32)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(x)).numpy()
+    timed_out = ort.InferenceSession(timed.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {INPUT_NAME: x})[0]
+    np.testing.assert_allclose(timed_out, expected, atol=1e-4, rtol=0)
+
+
+def test_a_network_the_emitter_does_not_know_goes_through_torch_export_in_eval_mode():
+    class Scaled(torch.nn.Module):  # a subclass may change forward: not emitted from its layers
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return 2.0 * self.inner(x)
+
+    net = Scaled(every_option_model())
+    assert net.training
+    proto = onnx.load_from_string(onnx_for_timing(net, SHAPE))
+    assert net.training  # exported in eval mode, its own mode restored
+    assert "BatchNormalization" not in {node.op_type for node in proto.graph.node}
+    x = np.random.default_rng(3).standard_normal((1, *SHAPE)).astype(np.float32)
+    with torch.no_grad():
+        expected = net.eval()(torch.from_numpy(x)).numpy()
+    out = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {INPUT_NAME: x})[0]
+    np.testing.assert_allclose(out, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("change", ["fewer", "more", "shape"])
+def test_weights_that_do_not_fit_the_layers_are_refused(change):
     net = every_option_model()
-    assert net.training
-    to_onnx(net, SHAPE)
-    assert net.training
+    weights = list(model_weights(net))
+    if change == "fewer":
+        weights = weights[:-1]
+    elif change == "more":
+        weights.append(weights[-1])
+    else:
+        weights[0] = weights[0][:, :1]
+    with pytest.raises(ValueError, match="weights|shape"):
+        layers_to_onnx(model_layers(net, SHAPE), weights=iter(weights))
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 16), (3, 64, 48)])
+def test_layers_of_genome_and_model_agree_and_random_weights_emit_the_same_graph(shape):
+    """The latency table times layers emitted with random weights: the same operators and weight
+    shapes as a network's own graph (which the test above checks against torch's export)."""
+    config = SpaceConfig.for_resolution(min(shape[1:]))
+    space, rng = MobileNetSpace(config), np.random.default_rng(0)
+    for _ in range(3):
+        genome = space.sample(rng)
+        model = build(genome, config, shape, 10)
+        layers = genome_layers(genome, config, shape, 10)
+        assert layers == model_layers(model, shape) and set(layers) <= set(space_layers(config, shape, 10))
+        emitted = onnx.load_from_string(layers_to_onnx(layers))
+        own = onnx.load_from_string(onnx_for_timing(model, shape))
+        assert _op_types(emitted) == _op_types(own)
+        assert _weight_shapes(emitted) == _weight_shapes(own)

@@ -123,9 +123,11 @@ def test_cli_search_lemonade_then_export(tmp_path, capsys):
     children = [r for r in history if r["parent_id"] is not None]
     assert len(history) == 6 and len(children) == 3
     assert all(r["operator"] in MORPHISM_NAMES for r in children)
-    assert main(["export", str(run), "--out", str(out)]) == 0
+    assert main(["front", str(run), "--format", "json"]) == 0
+    member = json.loads(capsys.readouterr().out)[-1]["id"]  # one member (the whole front: tests/engine/test_bundle.py)
+    assert main(["export", str(run), "--out", str(out), "--select", str(member)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["models"] and all((out / m["file"]).is_file() for m in manifest["models"])
+    assert [m["candidate_id"] for m in manifest["models"]] == [member] and (out / manifest["models"][0]["file"]).is_file()
 
 
 @pytest.mark.slow
