@@ -5,7 +5,8 @@ Samples ``--networks`` genomes of the MobileNet space (seeded) and writes each:
 
 - ``emitted``: ``hardware.layers.onnx_for_timing``, the batch-1 graph targets time;
 - ``dynamo``: ``hardware.onnx_io.to_onnx``, torch's dynamo exporter, at batch 1 and with a
-  dynamic batch (what ``evonas export`` writes);
+  dynamic batch (what ``evonas export`` writes), and ``dynamo_unfolded``: the same without folding
+  the BatchNorms first;
 - ``torchscript``: the TorchScript exporter with the settings evonas used before (``dynamo=False``,
   opset 17), deprecated in torch.
 
@@ -48,6 +49,9 @@ WRITERS = {  # name -> write(model, shape)
     "emitted_batch1": onnx_for_timing,
     "dynamo_batch1": lambda model, shape: to_onnx(model, shape),
     "dynamo_dynamic_batch": lambda model, shape: to_onnx(model, shape, dynamic_batch=True),
+    # to_onnx folds a MobileNetLike's BatchNorms before exporting; wrapped, the network is exported as it is
+    "dynamo_unfolded_dynamic_batch": lambda model, shape: to_onnx(torch.nn.Sequential(model), shape,
+                                                                  dynamic_batch=True),
     "torchscript_batch1": lambda model, shape: torchscript_export(model, shape, False),
     "torchscript_dynamic_batch": lambda model, shape: torchscript_export(model, shape, True),
 }
@@ -79,6 +83,8 @@ def main() -> None:
     rows = {name: float(np.median(t)) for name, t in times.items()}
     for name in ("emitted_batch1", "dynamo_batch1", "dynamo_dynamic_batch"):
         rows[f"ratio_{name}_to_torchscript"] = rows[name] / rows[f"torchscript_{name.split('_', 1)[1]}"]
+    rows["ratio_folded_to_unfolded_dynamic_batch"] = (rows["dynamo_dynamic_batch"]
+                                                      / rows["dynamo_unfolded_dynamic_batch"])
     result = {"networks": args.networks, "seed": args.seed, "input_shape": list(shape), "torch": torch.__version__,
               "median_seconds": rows, "seconds": times}
     print(json.dumps(rows, indent=1))

@@ -35,7 +35,7 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, int, int], dynamic_batch: 
     ``onnxscript`` package), which also optimises the graph (batch norm folded into convolutions,
     no ``Identity`` nodes). A :class:`~evonas.mobilenet.builder.MobileNetLike` has its BatchNorms
     folded before the export (:func:`~evonas.mobilenet.builder.fold_batchnorm`): the same graph,
-    traced in two thirds of the time.
+    exported in about four fifths of the time.
 
     Args:
         model: the network (its training mode is restored afterwards).
@@ -43,7 +43,7 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, int, int], dynamic_batch: 
         dynamic_batch: False: a fixed batch of 1 (what targets time). True (deployment): axis 0
             of ``input`` and ``logits`` is the symbolic dimension :data:`BATCH_AXIS`.
     """
-    if type(model) is MobileNetLike:  # the same graph (the exporter folds them too), a third faster to export
+    if type(model) is MobileNetLike:  # the same graph (the exporter folds them too), a fifth faster to export
         model = fold_batchnorm(model)
     was_training = model.training
     model.eval()
