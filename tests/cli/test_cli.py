@@ -165,11 +165,13 @@ def test_three_objectives_front_history_and_export(tmp_path, capsys):
 def test_target_options_reach_the_target_and_the_store(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["search", "--target", "edge-cpu", "--min-seconds", "0.3", "--pin-core", "none",
-                 "--out", str(out), *TINY]) == 0
+                 "--compensate", "false", "--out", str(out), *TINY]) == 0
     with RunStore.open(out) as store:
         target = store.config["problem"]["targets"][0]
         assert target["protocol"]["min_seconds"] == 0.3 and target["pin_core"] is None
-        assert store.config["search"]["target_options"] == {"min_seconds": 0.3, "pin_core": "none"}
+        assert target["compensation"] is None
+        assert store.config["search"]["target_options"] == {"min_seconds": 0.3, "pin_core": "none",
+                                                            "compensate": False}
     capsys.readouterr()
     assert main(["search", "--target", "edge-cpu", "--threads", "2", "--out", str(tmp_path / "r2"), *TINY]) == 2
     assert "unrecognized arguments: --threads" in capsys.readouterr().err
