@@ -34,6 +34,21 @@ def shared_data(sub: str) -> Path:
     return path
 
 
+def trained_batchnorm(model, seed: int):
+    """``model`` with every BatchNorm's statistics and affine parameters drawn away from their
+    initial (0, 1), as training leaves them, so that folding them into the convolutions is tested."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.normal_(0, 0.5, generator=generator)
+            bn.running_var.uniform_(0.5, 2.0, generator=generator)
+            bn.weight.uniform_(0.5, 1.5, generator=generator)
+            bn.bias.normal_(0, 0.2, generator=generator)
+    return model
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -15,14 +15,15 @@ from dataclasses import replace
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
+from evonas.engine.export import check_parity
 from evonas.mobilenet.builder import build
 from evonas.mobilenet.space import Activation, Block, MobileNetSpace, SpaceConfig
 from hardware.layers import genome_layers, layers_to_onnx, model_layers, model_weights, onnx_for_timing, space_layers
 from hardware.onnx_io import BATCH_AXIS, INPUT_NAME, OPSET, OUTPUT_NAME, to_onnx
+from conftest import trained_batchnorm
 
 SHAPE = (3, 32, 32)
 CONFIG = SpaceConfig.for_resolution(32)
@@ -36,14 +37,8 @@ def every_option_model() -> torch.nn.Module:
     stages = tuple(replace(stage, act=act, se=se, blocks=tuple(Block(next(kernels), b.expand) for b in stage.blocks))
                    for stage, (act, se) in zip(genome.stages, itertools.cycle(OPTIONS)))
     assert len(genome.stages) >= len(OPTIONS)
-    model = build(replace(genome, stages=stages), CONFIG, SHAPE, 10, torch.Generator().manual_seed(0))
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # BatchNorm statistics away from (0, 1), so that folding them is tested
-        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            bn.running_mean.normal_(0, 0.5, generator=generator)
-            bn.running_var.uniform_(0.5, 2.0, generator=generator)
-            bn.bias.normal_(0, 0.2, generator=generator)
-    return model
+    return trained_batchnorm(build(replace(genome, stages=stages), CONFIG, SHAPE, 10,
+                                   torch.Generator().manual_seed(0)), seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +70,7 @@ def test_every_option_exports_checked_and_matches_torch(model, exports, dynamic)
     ops = {node.op_type for node in proto.graph.node}
     assert {"Relu", "HardSwish", "HardSigmoid", "Mul", "ReduceMean", "Conv", "Gemm"} <= ops  # re, hs, SE, head
     assert "BatchNormalization" not in ops  # folded into the convolutions
-    session = ort.InferenceSession(exports[dynamic], providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(1)
-    for batch in (1, 8) if dynamic else (1,):
-        x = rng.standard_normal((batch, *SHAPE)).astype(np.float32)
-        with torch.no_grad():
-            expected = model.eval()(torch.from_numpy(x)).numpy()
-        np.testing.assert_allclose(session.run(None, {INPUT_NAME: x})[0], expected, atol=1e-4, rtol=0)
+    assert max(check_parity(model, exports[dynamic], SHAPE, batches=(1, 8) if dynamic else (1,)).values()) <= 1e-4
 
 
 def _op_types(proto: onnx.ModelProto) -> list[str]:
@@ -101,12 +90,7 @@ def test_timed_graph_is_the_exported_graph_with_the_same_outputs(model, exports)
     assert _weight_shapes(timed) == _weight_shapes(exported)
     assert [i.name for i in timed.graph.input] == [INPUT_NAME] and [o.name for o in timed.graph.output] == [OUTPUT_NAME]
     assert batch_dims(timed) == [1, 1]
-    x = np.random.default_rng(2).standard_normal((1, *SHAPE)).astype(np.float32)
-    with torch.no_grad():
-        expected = model.eval()(torch.from_numpy(x)).numpy()
-    timed_out = ort.InferenceSession(timed.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {INPUT_NAME: x})[0]
-    np.testing.assert_allclose(timed_out, expected, atol=1e-4, rtol=0)
+    assert max(check_parity(model, timed.SerializeToString(), SHAPE, batches=(1,), seed=2).values()) <= 1e-4
 
 
 def test_a_network_the_emitter_does_not_know_goes_through_torch_export_in_eval_mode():
@@ -123,12 +107,7 @@ def test_a_network_the_emitter_does_not_know_goes_through_torch_export_in_eval_m
     proto = onnx.load_from_string(onnx_for_timing(net, SHAPE))
     assert net.training  # exported in eval mode, its own mode restored
     assert "BatchNormalization" not in {node.op_type for node in proto.graph.node}
-    x = np.random.default_rng(3).standard_normal((1, *SHAPE)).astype(np.float32)
-    with torch.no_grad():
-        expected = net.eval()(torch.from_numpy(x)).numpy()
-    out = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {INPUT_NAME: x})[0]
-    np.testing.assert_allclose(out, expected, atol=1e-4, rtol=0)
+    assert max(check_parity(net, proto.SerializeToString(), SHAPE, batches=(1,), seed=3).values()) <= 1e-4
 
 
 @pytest.mark.parametrize("change", ["fewer", "more", "shape"])

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from evonas.mobilenet.builder import build, fold_batchnorm
+from conftest import trained_batchnorm
 from evonas.core.errors import UserError
 from evonas.mobilenet.space import Activation, Block, Genome, MobileNetSpace, SpaceConfig, Stage, parse_genome
 
@@ -92,13 +93,9 @@ def test_builder_initialisation_is_seeded():
 @pytest.mark.parametrize("seed", range(3))
 def test_folding_batchnorm_keeps_the_eval_function_and_leaves_the_model_alone(seed):
     config = SpaceConfig.for_resolution(16)
-    model = build(MobileNetSpace(config).sample(np.random.default_rng(seed)), config, (3, 16, 16), 10)
+    model = trained_batchnorm(build(MobileNetSpace(config).sample(np.random.default_rng(seed)), config,
+                                    (3, 16, 16), 10), seed)
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # statistics as training leaves them, away from (0, 1)
-        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            bn.running_mean.normal_(0, 0.5, generator=generator)
-            bn.running_var.uniform_(0.5, 2.0, generator=generator)
-            bn.weight.uniform_(0.5, 1.5, generator=generator)
     batchnorms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     folded = fold_batchnorm(model)
     assert model.training and not folded.training
